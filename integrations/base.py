@@ -1,0 +1,117 @@
+"""What every integration declares and returns: fields, outgoing requests, results and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+FieldErrors = dict[str, list[str]]
+
+
+class DeliveryError(Exception):
+    """A send that did not succeed; `response` is what the target answered, if anything."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, response: "Response | None" = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.response = response
+        self.retry_after = retry_after
+
+
+class RetryableDeliveryError(DeliveryError):
+    """Try again later (connection error, timeout, 408, 425, 429, 5xx, rate limit)."""
+
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Trying again cannot help (other 4xx, refused address, bad configuration)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config field of an integration: templated unless `template=False`, secret fields never echoed."""
+
+    kind: str = "str"  # str | map | bool | int
+    required: bool = False
+    secret: bool = False
+    template: bool = True
+    default: Any = None
+    help: str = ""
+
+
+@dataclass
+class Request:
+    """An outgoing HTTP request, fully rendered; what the attempt log shows (after redaction)."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    auth: tuple[str, str] | None = None
+
+    def to_log(self) -> dict[str, Any]:
+        return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
+
+
+@dataclass
+class Response:
+    """What the target answered; `body` is cut to the log limit by the caller."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+    def to_log(self) -> dict[str, Any]:
+        return {"status": self.status, "headers": dict(self.headers), "body": self.body}
+
+
+@dataclass
+class Result:
+    """A successful send: the requests made and the responses received (several for some targets)."""
+
+    requests: list[Request]
+    response: Response | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything `send` may use besides the built request: the guarded HTTP session and timeouts."""
+
+    session: Any  # requests.Session guarded by integrations.netguard
+    check_url: Callable[[str], None]  # raises PermanentDeliveryError for a URL the policy refuses
+    timeout: tuple[float, float] = (5.0, 15.0)
+    delivery_id: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+Render = Callable[[Any, str], Any]
+"""render(template, location): location 'url' (values form-encoded), 'header' or 'text' (raw) for a
+string, 'json' for any JSON value (strings inside rendered raw, so the result stays valid JSON)."""
+
+
+class Integration:
+    """Base of every integration module's class; subclasses are registered in integrations/__init__.py."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    fields: ClassVar[dict[str, Field]]
+
+    def validate(self, config: Mapping[str, Any]) -> FieldErrors:
+        """Type and presence checks beyond the declared fields; {} when fine."""
+        return {}
+
+    def build(self, config: Mapping[str, Any], render: Render, variables: Mapping[str, str]) -> Any:
+        """Pure: the rendered outgoing request(s) for one event. No I/O."""
+        raise NotImplementedError
+
+    def send(self, built: Any, ctx: Context) -> Result:
+        """Perform the request(s); raise RetryableDeliveryError / PermanentDeliveryError on failure."""
+        raise NotImplementedError
+
+    def describe(self, built: Any) -> list[Request]:
+        """The requests `built` stands for, for the attempt log when sending fails before any response."""
+        return built if isinstance(built, list) else [built]
