@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 FieldErrors = dict[str, list[str]]
 
@@ -13,7 +14,7 @@ class DeliveryError(Exception):
 
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, response: "Response | None" = None, retry_after: float | None = None):
+    def __init__(self, message: str, *, response: Response | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.response = response

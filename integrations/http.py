@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 from standardwebhooks.webhooks import Webhook as StandardWebhook
@@ -129,9 +131,9 @@ class HttpRequest(Integration):
 
 def sign(secret: str, message_id: str, body: str, timestamp: float | None = None) -> dict[str, str]:
     """Standard Webhooks headers for one send; the id stays the same across retries."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    ts = datetime.fromtimestamp(timestamp or time.time(), tz=timezone.utc)
+    ts = datetime.fromtimestamp(timestamp or time.time(), tz=UTC)
     signature = StandardWebhook(secret).sign(message_id, ts, body)
     return {"webhook-id": message_id, "webhook-timestamp": str(int(ts.timestamp())),
             "webhook-signature": signature}

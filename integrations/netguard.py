@@ -105,6 +105,7 @@ class Guard:
         """A requests session that re-checks the address actually connected to (defeats DNS rebinding)."""
         session = requests.Session()
         session.trust_env = False  # proxies from the environment would bypass the peer check
+        session.headers["User-Agent"] = "Pact-Relay"
         adapter = _GuardedAdapter(self)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

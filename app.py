@@ -1,0 +1,5 @@
+"""The WSGI entry point for gunicorn: `gunicorn app:app`."""
+
+from relay.app import create_app
+
+app = create_app()

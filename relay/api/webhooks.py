@@ -1,0 +1,130 @@
+"""/webhooks: Pact Broker webhook JSON in and out, test execution and per-webhook deliveries."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy import select
+
+from relay import deliveries, webhooks
+from relay.api import base_url, db, json_body, limit_arg, runtime
+from relay.auth import require
+from relay.errors import NotFound, PayloadError
+from relay.events import matches, sample_variables
+from relay.models import Event, Secret, Webhook
+from relay.sending import attempt
+
+bp = Blueprint("webhooks", __name__)
+
+
+def _get(uuid: str) -> Webhook:
+    hook = db().get(Webhook, uuid) if webhooks.UUID_PATTERN.match(uuid) else None
+    if hook is None:
+        raise NotFound(f"no webhook {uuid[:100]!r}")
+    return hook
+
+
+def _validated(doc, existing: Webhook | None) -> tuple[dict, str | None]:
+    rt = runtime()
+    names = set(db().scalars(select(Secret.name)))
+    form = webhooks.WebhookInput(rt.settings, rt.vault, names, existing)
+    values = form.parse(doc)
+    return values, form.new_signing_secret
+
+
+def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
+    doc = webhooks.to_json(hook, base_url())
+    if signing_secret:
+        doc["signingSecret"] = signing_secret  # shown this once; only its ciphertext is stored
+    response = jsonify(doc)
+    response.status_code = status
+    if status == 201:
+        response.headers["Location"] = doc["_links"]["self"]["href"]
+    return response
+
+
+@bp.get("/webhooks")
+@require("read")
+def index():
+    hooks = list(db().scalars(select(Webhook).order_by(Webhook.created_at)))
+    return jsonify(webhooks.listing(hooks, base_url()))
+
+
+@bp.post("/webhooks")
+@require("write")
+def create():
+    values, signing_secret = _validated(json_body(), None)
+    hook = Webhook(uuid=webhooks.new_uuid())
+    webhooks.apply(hook, values)
+    session = db()
+    session.add(hook)
+    session.commit()
+    return _respond(hook, 201, signing_secret)
+
+
+@bp.get("/webhooks/<uuid>")
+@require("read")
+def show(uuid: str):
+    return _respond(_get(uuid), 200)
+
+
+@bp.put("/webhooks/<uuid>")
+@require("write")
+def upsert(uuid: str):
+    if not webhooks.UUID_PATTERN.match(uuid):
+        raise PayloadError.one("uuid", "must be 16 to 100 characters of A-Z, a-z, 0-9, _ and -")
+    session = db()
+    hook = session.get(Webhook, uuid)
+    values, signing_secret = _validated(json_body(), hook)
+    created = hook is None
+    if created:
+        hook = Webhook(uuid=uuid)
+        session.add(hook)
+    webhooks.apply(hook, values)
+    session.commit()
+    return _respond(hook, 201 if created else 200, signing_secret)
+
+
+@bp.delete("/webhooks/<uuid>")
+@require("write")
+def destroy(uuid: str):
+    session = db()
+    session.delete(_get(uuid))
+    session.commit()
+    return "", 204
+
+
+@bp.post("/webhooks/<uuid>/execute")
+@require("write")
+def execute(uuid: str):
+    """Send once now with the last matching event (or a sample) and show what happened; stores nothing."""
+    hook = _get(uuid)
+    session = db()
+    recent = session.scalars(select(Event).order_by(Event.received_at.desc()).limit(500))
+    event = next((e for e in recent if matches(hook, e.variables)), None)
+    variables = event.variables if event else sample_variables(hook)
+    outcome = attempt(session, runtime(), hook, variables, f"test-{hook.uuid}")
+    return jsonify({"request": outcome.request, "response": outcome.response, "success": outcome.ok,
+                    "error": outcome.error, "notes": outcome.notes, "duration_ms": outcome.duration_ms,
+                    "event": event.id if event else None, "logs": _log_lines(outcome)})
+
+
+def _log_lines(outcome) -> str:
+    lines = []
+    if outcome.request:
+        lines.append(f"{outcome.request['method']} {outcome.request['url']}")
+        lines += [f"{k}: {v}" for k, v in outcome.request["headers"].items()]
+        if outcome.request.get("body"):
+            lines.append(outcome.request["body"])
+    if outcome.response:
+        lines.append(f"HTTP {outcome.response['status']}")
+    if outcome.error:
+        lines.append(f"error: {outcome.error}")
+    lines += outcome.notes
+    return "\n".join(lines)
+
+
+@bp.get("/webhooks/<uuid>/deliveries")
+@require("read")
+def webhook_deliveries(uuid: str):
+    rows = deliveries.newest(db(), limit_arg(), webhook_uuid=_get(uuid).uuid)
+    return jsonify({"deliveries": [deliveries.to_json(d, base_url()) for d in rows]})

@@ -1,0 +1,75 @@
+"""The Flask application factory: wires settings, database sessions, blueprints and error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from relay.config import Settings
+from relay.errors import NotFound, PayloadError
+from relay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    runtime = runtime or Runtime(settings or Settings.from_env())
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=runtime.settings.max_body_bytes,
+                      JSON_SORT_KEYS=False)
+    app.json.sort_keys = False
+    app.extensions["relay"] = runtime
+    app.extensions["relay.session"] = lambda: _session(runtime)
+    app.teardown_appcontext(_close_session)
+    _error_handlers(app)
+
+    from relay.api import deliveries, events, health, secrets, webhooks
+
+    for module in (health, events, webhooks, deliveries, secrets):
+        app.register_blueprint(module.bp)
+    return app
+
+
+def _session(runtime: Runtime):
+    if "db" not in g:
+        g.db = runtime.sessions()
+    return g.db
+
+
+def _close_session(_exc) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+def _error_handlers(app: Flask) -> None:
+    @app.errorhandler(PayloadError)
+    def payload_error(exc: PayloadError):
+        return jsonify({"errors": exc.errors}), exc.status
+
+    @app.errorhandler(NotFound)
+    def not_found(exc: NotFound):
+        return jsonify({"error": str(exc)}), 404
+
+    @app.errorhandler(OperationalError)
+    def database_down(exc: OperationalError):
+        log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        response = jsonify({"error": "database unavailable; nothing was stored, try again"})
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH'] // 1024} KiB"}
+        response = jsonify({"error": messages.get(exc.code, exc.description)})
+        response.status_code = exc.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception):
+        log.exception("unhandled error")
+        return jsonify({"error": "internal error; see the relay's log"}), 500

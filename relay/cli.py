@@ -1,0 +1,179 @@
+"""The `pact-relay` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from relay.config import ConfigError, Settings
+from relay.templating import VARIABLES
+
+
+class Fail(click.ClickException):
+    """One readable line and exit status 1."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise Fail(str(exc)) from None
+
+
+def _runtime():
+    from relay.runtime import Runtime
+
+    try:
+        return Runtime(_settings())
+    except ConfigError as exc:
+        raise Fail(str(exc)) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+@click.group()
+@click.version_option(package_name="pact-relay")
+def main() -> None:
+    """Pact Relay: Pact Broker webhook events in, GitHub, Slack, CI and badges out."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="RQ worker processes")
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int, web_workers: int, threads: int) -> None:
+    """Run everything: migrations, web, workers, sweeper, and Redis when RELAY_REDIS_URL is unset."""
+    from relay import serve as supervisor
+
+    settings = _settings()
+    _logging(settings)
+    try:
+        sys.exit(supervisor.run(settings, host, port, workers, web_workers, threads))
+    except (ConfigError, RuntimeError) as exc:
+        raise Fail(str(exc)) from None
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+def web(host: str, port: int, web_workers: int, threads: int) -> None:
+    """Run the web process only (gunicorn)."""
+    from relay.serve import gunicorn_argv
+
+    argv = gunicorn_argv(host, port, web_workers, threads)
+    os.execv(argv[0], argv)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run one RQ worker with the scheduler and the sweeper."""
+    from workers import worker as rq_worker
+
+    runtime = _runtime()
+    _logging(runtime.settings)
+    rq_worker.run(runtime, burst=burst)
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from relay import db as database
+
+    database.upgrade(_settings())
+    click.echo("database is up to date")
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens."""
+
+
+@tokens.command("create")
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "write", "read", "intake"]))
+@click.option("--expires", type=click.DateTime(), help="Expiry time (UTC).")
+def tokens_create(name: str, role: str, expires: datetime | None) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from relay import db as database
+    from relay.auth import create_token
+
+    runtime = _runtime()
+    database.upgrade(runtime.settings, runtime.engine)
+    try:
+        with runtime.sessions.begin() as session:
+            _, value = create_token(session, name, role, expires.replace(tzinfo=UTC) if expires else None)
+    except ValueError as exc:
+        raise Fail(str(exc)) from None
+    click.echo(value)
+
+
+def broker_webhook_json(relay_url: str, token: str) -> dict:
+    from relay.events import EVENT_NAMES
+
+    return {
+        "description": "Pact Relay: every event",
+        "events": [{"name": name} for name in EVENT_NAMES],
+        "request": {
+            "method": "POST",
+            "url": relay_url.rstrip("/") + "/events",
+            "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            "body": {name: f"${{pactbroker.{name}}}" for name in VARIABLES},
+        },
+    }
+
+
+@main.command("broker-webhook")
+@click.option("--relay-url", required=True, help="The relay's public base URL, as the broker reaches it.")
+@click.option("--token", envvar="RELAY_INTAKE_TOKEN", help="An intake token; a new one is created when omitted.")
+@click.option("--broker-url", help="Create the webhook in this Pact Broker instead of printing it.")
+@click.option("--broker-token", envvar="PACT_BROKER_TOKEN", help="Bearer token for the broker.")
+def broker_webhook(relay_url: str, token: str | None, broker_url: str | None, broker_token: str | None) -> None:
+    """Print (or create) the one Pact Broker webhook that sends every event to this relay."""
+    if not relay_url.startswith(("http://", "https://")):
+        raise Fail("--relay-url must start with http:// or https://")
+    if not token:
+        from relay import db as database
+        from relay.auth import create_token
+
+        runtime = _runtime()
+        database.upgrade(runtime.settings, runtime.engine)
+        with runtime.sessions.begin() as session:
+            _, token = create_token(session, "pact-broker", "intake")
+    doc = broker_webhook_json(relay_url, token)
+    if not broker_url:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    import requests
+
+    headers = {"Content-Type": "application/json", "Accept": "application/hal+json"}
+    if broker_token:
+        headers["Authorization"] = f"Bearer {broker_token}"
+    try:
+        resp = requests.post(broker_url.rstrip("/") + "/webhooks", json=doc, headers=headers, timeout=15)
+    except requests.RequestException as exc:
+        raise Fail(f"cannot reach the broker: {type(exc).__name__}") from None
+    if resp.status_code >= 300:
+        raise Fail(f"the broker answered HTTP {resp.status_code}: {resp.text[:300]}")
+    click.echo(f"created {resp.headers.get('Location') or resp.json().get('_links', {}).get('self', {}).get('href')}")
+
+
+if __name__ == "__main__":
+    main()

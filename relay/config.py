@@ -1,0 +1,145 @@
+"""Settings: the one place that reads the environment, and the generated embedded-default keys."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY_SCHEDULE = (10, 60, 120, 300, 600, 1200)
+TRUE = {"1", "true", "yes", "on"}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    encryption_keys: tuple[str, ...]
+    public_url: str = "http://localhost:8000"
+    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    allowed_hosts: tuple[str, ...] = ()
+    allow_private_networks: bool = False
+    allowed_schemes: tuple[str, ...] = ("https",)
+    allowed_methods: tuple[str, ...] = ("POST", "PUT", "PATCH", "GET", "DELETE")
+    private_badges: bool = False
+    lease_seconds: float = 60.0
+    sweep_interval: float = 5.0
+    sweep_grace: float = 10.0
+    queue_name: str = "deliveries"
+    max_body_bytes: int = 256 * 1024
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("RELAY_DATA_DIR") or "./relay-data").resolve()
+        allow_private = _bool(env, "RELAY_ALLOW_PRIVATE_NETWORKS")
+        schemes = _words(env, "RELAY_ALLOWED_SCHEMES") or (("http", "https") if allow_private else ("https",))
+        values = dict(
+            data_dir=data_dir,
+            database_url=env.get("RELAY_DATABASE_URL") or f"sqlite:///{data_dir / 'relay.db'}",
+            redis_url=env.get("RELAY_REDIS_URL") or None,
+            secret_key=env.get("RELAY_SECRET_KEY") or "",
+            encryption_keys=tuple(k.strip() for k in env.get("RELAY_ENCRYPTION_KEYS", "").split(",") if k.strip()),
+            public_url=(env.get("RELAY_PUBLIC_URL") or "http://localhost:8000").rstrip("/"),
+            retry_schedule=_schedule(env.get("RELAY_RETRY_SCHEDULE")),
+            allowed_hosts=tuple(h.lower() for h in _words(env, "RELAY_ALLOWED_HOSTS")),
+            allow_private_networks=allow_private,
+            allowed_schemes=tuple(s.lower() for s in schemes),
+            allowed_methods=tuple(m.upper() for m in _words(env, "RELAY_ALLOWED_METHODS"))
+            or ("POST", "PUT", "PATCH", "GET", "DELETE"),
+            private_badges=_bool(env, "RELAY_PRIVATE_BADGES"),
+            lease_seconds=_number(env, "RELAY_LEASE_SECONDS", 60.0),
+            sweep_interval=_number(env, "RELAY_SWEEP_INTERVAL", 5.0),
+            sweep_grace=_number(env, "RELAY_SWEEP_GRACE", 10.0),
+            queue_name=env.get("RELAY_QUEUE") or "deliveries",
+            log_level=(env.get("RELAY_LOG_LEVEL") or "INFO").upper(),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    def with_generated_keys(self) -> Settings:
+        """Fill in missing keys from files in the data dir, creating them (mode 0600) on first use."""
+        secret_key = self.secret_key or _key_file(self.data_dir / "secret.key", lambda: secrets.token_urlsafe(48),
+                                                  "RELAY_SECRET_KEY")
+        keys = self.encryption_keys or (_key_file(self.data_dir / "encryption.key",
+                                                  lambda: Fernet.generate_key().decode(), "RELAY_ENCRYPTION_KEYS"),)
+        for key in keys:
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ConfigError("RELAY_ENCRYPTION_KEYS: each key must be a url-safe base64 32-byte Fernet key "
+                                  "(make one with `pact-relay keys generate`)") from None
+        return _replace(self, secret_key=secret_key, encryption_keys=keys)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _replace(settings: Settings, **changes) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+def _key_file(path: Path, make, variable: str) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this relay made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    log.warning("%s is not set: generated one into %s; set a real one for production", variable, path)
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    return (env.get(name) or "").strip().lower() in TRUE
+
+
+def _words(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple((env.get(name) or "").replace(",", " ").split())
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be positive")
+    return value
+
+
+def _schedule(raw: str | None) -> tuple[float, ...]:
+    if not raw:
+        return DEFAULT_RETRY_SCHEDULE
+    try:
+        values = tuple(float(v) for v in raw.replace(",", " ").split())
+    except ValueError:
+        raise ConfigError(f"RELAY_RETRY_SCHEDULE: {raw!r} must be seconds separated by spaces") from None
+    if any(v < 0 for v in values):
+        raise ConfigError("RELAY_RETRY_SCHEDULE: seconds must not be negative")
+    return values

@@ -1,0 +1,158 @@
+"""Event intake: validate, de-duplicate, and store the event with its deliveries in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from relay.errors import PayloadError
+from relay.models import Delivery, Event, IdempotencyKey, Webhook, new_id, utcnow
+from relay.templating import KNOWN
+
+EVENT_NAMES = (
+    "contract_published", "contract_content_changed", "contract_requiring_verification_published",
+    "provider_verification_published", "provider_verification_succeeded", "provider_verification_failed",
+)
+TEST_EVENT = "test"
+DEDUP_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Intake:
+    event_id: str
+    deliveries: int
+    to_enqueue: list[str]
+    duplicate: bool = False
+
+
+def parse(body: bytes) -> dict[str, str]:
+    """The event's variables from a request body, or PayloadError naming each bad field."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise PayloadError.one("body", f"is not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(payload, dict):
+        raise PayloadError.one("body", "must be a JSON object of Pact Broker variables")
+    errors: dict[str, list[str]] = {}
+    variables: dict[str, str] = {}
+    for key, value in payload.items():
+        name = key.removeprefix("pactbroker.")
+        if not isinstance(value, str):
+            errors.setdefault(key, []).append(f"must be a string, not {_json_type(value)}")
+        elif name in KNOWN:
+            variables[name] = value
+    name = variables.get("eventName", "")
+    if not name:
+        errors.setdefault("eventName", []).append("is required")
+    elif name not in EVENT_NAMES and name != TEST_EVENT:
+        known = ", ".join((*EVENT_NAMES, TEST_EVENT))
+        errors.setdefault("eventName", []).append(f"unknown event {name[:100]!r}; one of {known}")
+    for field in ("consumerName", "providerName"):
+        if not variables.get(field, "").strip() and field not in errors:
+            errors[field] = ["is required"]
+    if errors:
+        raise PayloadError(errors)
+    return variables
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def dedup_key(body: bytes, idempotency_key: str | None) -> str:
+    source = b"key:" + idempotency_key.encode() if idempotency_key else b"body:" + body
+    return hashlib.sha256(source).hexdigest()
+
+
+def labels(value: str) -> set[str]:
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def matches(webhook: Webhook, variables: dict[str, str]) -> bool:
+    name = variables["eventName"]
+    if name != TEST_EVENT and name not in (webhook.events or ()):
+        return False
+    for side in ("consumer", "provider"):
+        wanted_name = getattr(webhook, f"{side}_name")
+        wanted_label = getattr(webhook, f"{side}_label")
+        if wanted_name and wanted_name != variables.get(f"{side}Name"):
+            return False
+        if wanted_label and wanted_label not in labels(variables.get(f"{side}Labels", "")):
+            return False
+    return True
+
+
+def matching_webhooks(session: Session, variables: dict[str, str]) -> list[Webhook]:
+    hooks = session.scalars(select(Webhook).where(Webhook.enabled.is_(True))).all()
+    return [w for w in hooks if matches(w, variables)]
+
+
+def receive(session: Session, body: bytes, idempotency_key: str | None = None,
+            now: datetime | None = None, on_store: Iterable = ()) -> Intake:
+    """Store one event and a delivery per matching webhook; a repeat within 24 h returns the first event."""
+    variables = parse(body)
+    now = now or utcnow()
+    key = None if variables["eventName"] == TEST_EVENT else dedup_key(body, idempotency_key)
+    try:
+        with session.begin():
+            if key:
+                seen = session.get(IdempotencyKey, key, with_for_update=True)
+                if seen and seen.created_at > now - DEDUP_WINDOW:
+                    return _repeat(session, seen.event_id)
+            event = Event(id=new_id(), name=variables["eventName"], consumer=variables["consumerName"],
+                          provider=variables["providerName"], variables=variables, received_at=now)
+            session.add(event)
+            deliveries = [Delivery(id=new_id(), webhook_uuid=w.uuid, event_id=event.id, status="pending",
+                                   next_attempt_at=now, created_at=now, updated_at=now)
+                          for w in matching_webhooks(session, variables)]
+            session.add_all(deliveries)
+            if key:
+                if seen:
+                    seen.event_id, seen.created_at = event.id, now
+                else:
+                    session.add(IdempotencyKey(key=key, event_id=event.id, created_at=now))
+            for hook in on_store:
+                hook(session, event)
+    except IntegrityError:
+        # A concurrent identical request committed first: answer with its event.
+        session.rollback()
+        with session.begin():
+            seen = session.get(IdempotencyKey, key)
+            if seen is None:
+                raise
+            return _repeat(session, seen.event_id)
+    return Intake(event_id=event.id, deliveries=len(deliveries), to_enqueue=[d.id for d in deliveries])
+
+
+def _repeat(session: Session, event_id: str) -> Intake:
+    count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.event_id == event_id))
+    return Intake(event_id=event_id, deliveries=count or 0, to_enqueue=[], duplicate=True)
+
+
+def sample_variables(webhook: Webhook) -> dict[str, str]:
+    """What a test execution renders with when no matching event was received yet."""
+    consumer = webhook.consumer_name or "Example Consumer"
+    provider = webhook.provider_name or "Example Provider"
+    base = "https://broker.example.com/pacts/provider/{p}/consumer/{c}/pact-version/0000000000000000000000000000000000000000"
+    from urllib.parse import quote
+
+    url = base.format(p=quote(provider), c=quote(consumer))
+    return {
+        "eventName": TEST_EVENT, "consumerName": consumer, "providerName": provider, "pactUrl": url,
+        "verificationResultUrl": f"{url}/verification-results/1", "consumerVersionNumber": "1.0.0",
+        "consumerVersionBranch": "main", "consumerVersionTags": "main", "providerVersionNumber": "1.0.0",
+        "providerVersionBranch": "main", "providerVersionTags": "main", "githubVerificationStatus": "success",
+        "bitbucketVerificationStatus": "SUCCESSFUL", "azureDevOpsVerificationStatus": "succeeded",
+        "gitlabVerificationStatus": "success", "consumerLabels": webhook.consumer_label or "",
+        "providerLabels": webhook.provider_label or "", "buildUrl": "", "providerVersionDescriptions": "",
+        "currentlyDeployedProviderVersionNumber": "",
+    }

@@ -1,0 +1,1 @@
+"""RQ jobs, the retry schedule, the sweeper, worker startup and the embedded Redis server."""

@@ -1,0 +1,24 @@
+"""Worker startup: an RQ worker with the scheduler, and the sweeper in a thread beside it."""
+
+from __future__ import annotations
+
+import logging
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from relay.runtime import Runtime
+from workers import context, sweeper
+
+
+def run(runtime: Runtime, burst: bool = False) -> None:
+    # SimpleWorker runs jobs in-process: no fork per delivery; every send is bounded by its own timeouts.
+    context.set_runtime(runtime)
+    worker = SimpleWorker([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
+    stop = sweeper.start(runtime)
+    try:
+        worker.work(with_scheduler=True, burst=burst, logging_level=runtime.settings.log_level,
+                    max_jobs=None)
+    finally:
+        stop.set()
+        logging.getLogger(__name__).info("worker stopped")
