@@ -1,0 +1,180 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, real Redis, the app, tokens and recording servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+from redis import Redis
+from sqlalchemy import text
+
+from relay.app import create_app
+from relay.auth import create_token
+from relay.config import Settings
+from relay.db import make_engine, upgrade
+from relay.models import Base
+from relay.runtime import Runtime
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EVENTS_DIR = FIXTURES / "pactbroker" / "events"
+PG_ADMIN_URL = os.environ.get("RELAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("RELAY_TEST_REDIS", "redis://127.0.0.1:6379")
+TEST_KEYS = ("MpMLmDCCjBk0zXW-ZDRCt09wZJ2Zc7Vfaj0b-RDt5gA=",)
+
+
+def sample_event(name: str) -> dict[str, str]:
+    return json.loads((EVENTS_DIR / f"{name}.json").read_text())
+
+
+def sample_events() -> list[str]:
+    return sorted(p.stem for p in EVENTS_DIR.glob("*.json"))
+
+
+def _worker_id(config) -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+@pytest.fixture(scope="session")
+def worker_number(request) -> int:
+    wid = _worker_id(request.config)
+    return int(wid[2:]) if wid.startswith("gw") and wid[2:].isdigit() else 0
+
+
+@pytest.fixture(scope="session")
+def pg_database(worker_number):
+    """A PostgreSQL database of this test process's own, migrated once."""
+    name = f"relay_test_{worker_number}_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    settings = Settings.from_env({}, database_url=url, secret_key="x", encryption_keys=TEST_KEYS)
+    engine = make_engine(settings)
+    upgrade(settings, engine)
+    engine.dispose()
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A migrated SQLite file; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    settings = Settings.from_env({}, database_url=f"sqlite:///{path}", secret_key="x", encryption_keys=TEST_KEYS)
+    engine = make_engine(settings)
+    upgrade(settings, engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        path = tmp_path / "relay.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    settings = Settings.from_env({}, database_url=url, secret_key="x", encryption_keys=TEST_KEYS)
+    engine = make_engine(settings)
+    with engine.begin() as conn:
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def redis_url(worker_number):
+    """A real Redis database of this test process's own, emptied for each test."""
+    url = f"{REDIS_URL}/{1 + worker_number % 15}"
+    client = Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+def make_settings(tmp_path: Path, database_url: str, redis_url: str, **overrides) -> Settings:
+    env = {"RELAY_DATA_DIR": str(tmp_path / "data"), "RELAY_ALLOW_PRIVATE_NETWORKS": "true",
+           "RELAY_RETRY_SCHEDULE": "10 60"}
+    values = dict(database_url=database_url, redis_url=redis_url, secret_key="test-secret-key",
+                  encryption_keys=TEST_KEYS)
+    values.update(overrides)
+    return Settings.from_env(env, **values)
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, redis_url) -> Settings:
+    return make_settings(tmp_path, database_url, redis_url)
+
+
+@pytest.fixture
+def runtime(settings):
+    rt = Runtime(settings)
+    yield rt
+    rt.engine.dispose()
+    rt.redis.close()
+
+
+@pytest.fixture
+def app(runtime):
+    application = create_app(runtime=runtime)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _token(runtime: Runtime, role: str) -> str:
+    with runtime.sessions.begin() as session:
+        _, value = create_token(session, f"test-{role}", role)
+    return value
+
+
+@pytest.fixture
+def tokens(runtime) -> dict[str, str]:
+    return {role: _token(runtime, role) for role in ("admin", "write", "read", "intake")}
+
+
+@pytest.fixture
+def api(client, tokens):
+    """The test client with an admin token: api.post("/webhooks", json=...)."""
+
+    class Api:
+        def __init__(self, role="admin"):
+            self.headers = {"Authorization": f"Bearer {tokens[role]}"}
+
+        def as_role(self, role):
+            return Api(role)
+
+        def __getattr__(self, method):
+            def call(path, **kwargs):
+                headers = {**self.headers, **kwargs.pop("headers", {})}
+                return getattr(client, method)(path, headers=headers, **kwargs)
+
+            return call
+
+    return Api()
+
+
+@pytest.fixture
+def drain(runtime):
+    """Run a real RQ worker in burst mode until the queue is empty; returns nothing."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from workers import context
+
+    def run() -> None:
+        context.set_runtime(runtime)
+        SimpleWorker([runtime.settings.queue_name], connection=runtime.redis,
+                     serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
+
+    return run

@@ -1,0 +1,193 @@
+"""The delivery job on a real RQ worker and Redis: success, retries, failure, leases, redaction, signing."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+from werkzeug import Response
+
+from relay.models import Delivery, utcnow
+from tests.conftest import sample_event
+from workers.jobs import claim, run_delivery
+
+
+def create_hook(api, url, **request):
+    resp = api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}],
+                                       "request": {"method": "POST", "url": url, **request}})
+    assert resp.status_code == 201, resp.json
+    return resp.json
+
+
+def send_event(api, name="provider_verification_failed", **overrides):
+    resp = api.post("/events", json={**sample_event(name), **overrides})
+    assert resp.status_code == 202
+    return resp.json
+
+
+def delivery_of(api, event_id):
+    (delivery,) = [d for d in api.get("/deliveries").json["deliveries"] if d["event"] == event_id]
+    return delivery
+
+
+def make_due(runtime, delivery_id):
+    with runtime.sessions.begin() as session:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(next_attempt_at=utcnow()))
+
+
+def test_delivers_the_rendered_request(api, httpserver, drain):
+    httpserver.expect_request("/hook").respond_with_data("thanks", status=201)
+    create_hook(api, httpserver.url_for("/hook") + "?p=${pactbroker.providerName}",
+                headers={"Content-Type": "application/json"},
+                body={"state": "${pactbroker.githubVerificationStatus}", "url": "${pactbroker.pactUrl}"})
+    event = send_event(api)
+    drain()
+    (request, _), = httpserver.log
+    assert request.args["p"] == "Animal Profile Service"
+    assert json.loads(request.data) == {"state": "failure",
+                                        "url": sample_event("provider_verification_failed")["pactUrl"]}
+    delivery = delivery_of(api, event["event"])
+    assert delivery["status"] == "succeeded"
+    (attempt,) = delivery["attempts"]
+    assert attempt["response"]["status"] == 201 and attempt["response"]["body"] == "thanks"
+    assert attempt["request"]["url"].endswith("?p=Animal+Profile+Service") and attempt["duration_ms"] > 0
+
+
+def test_5xx_retries_with_retry_after_then_succeeds(api, runtime, httpserver, drain):
+    httpserver.expect_ordered_request("/hook").respond_with_response(
+        Response("busy", status=503, headers={"Retry-After": "120"}))
+    httpserver.expect_ordered_request("/hook").respond_with_data("ok")
+    create_hook(api, httpserver.url_for("/hook"))
+    event = send_event(api)
+    drain()
+    delivery = delivery_of(api, event["event"])
+    assert delivery["status"] == "retrying" and len(delivery["attempts"]) == 1
+    wait = (utcnow().fromisoformat(delivery["nextAttemptAt"]) - utcnow()).total_seconds()
+    assert 100 < wait <= 120  # Retry-After (120 s) wins over the schedule's first step (10 s)
+    assert delivery["attempts"][0]["error"] == "HTTP 503 from target"
+    make_due(runtime, delivery["id"])
+    assert run_delivery(runtime, delivery["id"]) == "succeeded"
+    assert [a["response"]["status"] for a in delivery_of(api, event["event"])["attempts"]] == [503, 200]
+
+
+@pytest.mark.parametrize("status", [408, 425, 429, 500, 502])
+def test_retryable_statuses(api, httpserver, drain, status):
+    httpserver.expect_request("/hook").respond_with_data("", status=status)
+    create_hook(api, httpserver.url_for("/hook"))
+    event = send_event(api)
+    drain()
+    assert delivery_of(api, event["event"])["status"] == "retrying"
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
+def test_other_4xx_fail_at_once_and_can_be_replayed(api, httpserver, drain, status):
+    httpserver.expect_ordered_request("/hook").respond_with_data("nope", status=status)
+    httpserver.expect_ordered_request("/hook").respond_with_data("ok")
+    create_hook(api, httpserver.url_for("/hook"))
+    event = send_event(api)
+    drain()
+    failed = delivery_of(api, event["event"])
+    assert failed["status"] == "failed" and failed["nextAttemptAt"] is None
+    replay = api.post(f"/deliveries/{failed['id']}/replay")
+    assert replay.status_code == 202 and replay.json["id"] != failed["id"]
+    drain()
+    assert api.get(f"/deliveries/{replay.json['id']}").json["status"] == "succeeded"
+
+
+def test_schedule_used_up_means_failed(api, runtime, drain):
+    create_hook(api, "http://127.0.0.1:9/closed-port")
+    event = send_event(api)
+    drain()
+    delivery_id = delivery_of(api, event["event"])["id"]
+    for _ in range(len(runtime.settings.retry_schedule)):
+        make_due(runtime, delivery_id)
+        run_delivery(runtime, delivery_id)
+    delivery = delivery_of(api, event["event"])
+    assert delivery["status"] == "failed" and len(delivery["attempts"]) == 3
+    assert all("connection failed" in a["error"] for a in delivery["attempts"])
+
+
+def test_a_held_lease_keeps_a_second_worker_out(api, runtime, httpserver, drain):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    create_hook(api, httpserver.url_for("/hook"))
+    event = send_event(api)
+    delivery_id = delivery_of(api, event["event"])["id"]
+    assert claim(runtime, delivery_id) is not None
+    assert run_delivery(runtime, delivery_id) == "skipped"
+    assert httpserver.log == []
+    with runtime.sessions.begin() as session:  # the first worker died: its lease runs out
+        session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
+    assert run_delivery(runtime, delivery_id) == "succeeded"
+    assert run_delivery(runtime, delivery_id) == "skipped"
+    assert len(httpserver.log) == 1
+
+
+def test_secrets_are_redacted_in_every_attempt_field(api, httpserver, drain):
+    secret = "p@ss w/rd\"&=+"
+    httpserver.expect_request("/hook").respond_with_data(f"echo {secret}", status=500,
+                                                         headers={"X-Echo": secret})
+    api.post("/secrets", json={"name": "tok", "value": secret})
+    create_hook(api, httpserver.url_for("/hook") + "?t=${user.tok}", username="bob", password="hunter2hunter2",
+                headers={"X-Api-Key": "${user.tok}", "X-Other": "v=${user.tok}"},
+                body={"token": "${user.tok}"})
+    event = send_event(api)
+    drain()
+    (request, _), = httpserver.log
+    assert request.args["t"] == secret and request.headers["X-Other"] == f"v={secret}"
+    delivery = delivery_of(api, event["event"])
+    logged = json.dumps(delivery)
+    for leaked in (secret, json.dumps(secret)[1:-1], "hunter2hunter2", request.headers["Authorization"][6:]):
+        assert leaked not in logged
+    attempt = delivery["attempts"][0]
+    assert attempt["request"]["headers"]["X-Api-Key"] == "**********"
+    assert attempt["request"]["headers"]["X-Other"] == "v=********"
+    assert attempt["request"]["url"].endswith("?t=********")
+    assert attempt["response"]["body"] == "echo ********"
+
+
+def test_signed_requests_verify_with_standard_webhooks(api, httpserver, drain):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    created = create_hook(api, httpserver.url_for("/hook"), sign=True, body={"c": "${pactbroker.consumerName}"})
+    event = send_event(api)
+    drain()
+    (request, _), = httpserver.log
+    payload = StandardWebhook(created["signingSecret"]).verify(request.data, dict(request.headers))
+    assert payload == {"c": "Matching Service"}
+    assert request.headers["webhook-id"] == delivery_of(api, event["event"])["id"]
+
+
+def test_loopback_is_refused_unless_allowed(api, runtime, httpserver, tmp_path, database_url, redis_url):
+    from relay.runtime import Runtime
+    from tests.conftest import make_settings
+
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    create_hook(api, httpserver.url_for("/hook"))
+    event = send_event(api)
+    strict = Runtime(make_settings(tmp_path, database_url, redis_url, allow_private_networks=False,
+                                   allowed_schemes=("http", "https")))
+    delivery_id = delivery_of(api, event["event"])["id"]
+    assert run_delivery(strict, delivery_id) == "failed"
+    assert httpserver.log == []
+    error = delivery_of(api, event["event"])["attempts"][0]["error"]
+    assert "127.0.0.1 is a loopback address" in error
+    strict.engine.dispose()
+
+
+def test_deleted_webhook_fails_its_pending_delivery(api, drain):
+    created = create_hook(api, "http://127.0.0.1:9/")
+    event = send_event(api)
+    api.delete(f"/webhooks/{created['uuid']}")
+    drain()
+    delivery = delivery_of(api, event["event"])
+    assert delivery["status"] == "failed" and "deleted" in delivery["attempts"][0]["error"]
+
+
+def test_header_splitting_is_refused(api, httpserver, drain):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    create_hook(api, httpserver.url_for("/hook"), headers={"X-Consumer": "${pactbroker.consumerName}"})
+    event = send_event(api, consumerName="evil\r\nX-Injected: yes")
+    drain()
+    assert httpserver.log == []
+    delivery = delivery_of(api, event["event"])
+    assert delivery["status"] == "failed" and "line break" in delivery["attempts"][0]["error"]
