@@ -129,10 +129,14 @@ def _fmt(number: float) -> str:
     return f"{number:.1f}".rstrip("0").rstrip(".")
 
 
-@lru_cache(maxsize=4096)
 def render_badge(left: str, state: str) -> str:
     """A flat-style SVG badge; any state other than the four known ones renders as 'unknown'."""
-    state = state if state in COLOURS else "unknown"
+    # Cut before the cache so that huge names cannot make the cache keys huge.
+    return _render(str(left)[:MAX_INPUT_CHARS], state if state in COLOURS else "unknown")
+
+
+@lru_cache(maxsize=4096)
+def _render(left: str, state: str) -> str:
     left = fit_text(left) or "pact"
     left_text_w, right_text_w = text_width(left), text_width(state)
     left_w = ceil(left_text_w) + 2 * PADDING
