@@ -18,7 +18,7 @@ NAMES = [
     "Matching Service", "ünïcødé Sérvice", "中文服务", "emoji 😀🚀 svc", "a/b/c", "with  many   spaces",
     "ctrl\x00\x01\x07\x1b[31mred\x7f\x9f", "tab\tnew\nline", "<script>alert('x')</script>", 'q"uo\'te & amp;',
     "bidi\u202eevil\u202c", "\ud800lone surrogate", "\ufffe\uffff", "x" * 1000, "Ж" * 1000, "😀" * 1000,
-    "", " ", "\x00", "e\u0301\u0301\u0301", "]]><!--", "&#0;",
+    "", " ", "\x00", "e\u0301\u0301\u0301", "]]><!--", "&#0;", "y" * 100_000, "\u0301" * 5000,
 ]
 
 
