@@ -16,7 +16,7 @@ def no_secrets(name):
     raise AssertionError(f"no secret expected, asked for {name}")
 
 
-@pytest.mark.parametrize("default_vars,case", CASES, ids=[c.get("about", c["template"].__str__())[:60] for _, c in CASES])
+@pytest.mark.parametrize("default_vars,case", CASES, ids=[c.get("about", str(c["template"]))[:60] for _, c in CASES])
 def test_render_vectors(default_vars, case):
     renderer = Renderer(case.get("vars", default_vars), no_secrets)
     assert renderer(case["template"], LOCATIONS[case["location"]]) == case["expected"]
