@@ -30,7 +30,10 @@ def target_message(body: Any) -> str:
         try:
             data = json.loads(body)
         except ValueError:
-            return str(body if isinstance(body, str) else body.decode("utf-8", "replace")).strip()[:300]
+            text = body if isinstance(body, str) else body.decode("utf-8", "replace")
+            if text.lstrip().startswith("<"):  # an HTML error page: its words, without markup
+                text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", text, flags=re.S | re.I)
+            return " ".join(text.split())[:300]
     if isinstance(data, dict):
         for key in ("message", "error_message", "error", "errors"):
             if data.get(key):
