@@ -75,7 +75,8 @@ def recorded(httpserver, extra_secrets: dict[str, str] | None = None) -> list[di
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        out.append({"method": request.method, "path": request.path,
+        raw_path = request.environ.get("RAW_URI", request.path).split("?", 1)[0]  # as sent: %2F stays %2F
+        out.append({"method": request.method, "path": raw_path,
                     "query": [[k, v] for k, v in request.args.items(multi=True)], "headers": headers, "body": body})
     return json.loads(hide(json.dumps(out), extra_secrets))
 
