@@ -22,11 +22,11 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 # Secret values used by the tests; none of them may appear in a golden file or an attempt log.
 SECRETS = {
-    "GITHUB_TOKEN": "ghp_testSECRETtoken0123456789",
-    "SLACK_TOKEN": "xoxb-test-SECRET-bot-token",
-    "SLACK_HOOK_PATH": "T000SECRET/B000SECRET/XXXXhooksecretXXXX",
-    "JENKINS_TOKEN": "11jenkinsSECRETapitoken",
-    "TRAVIS_TOKEN": "travisSECRETtoken_abc123",
+    "GitHubToken": "ghp_testSECRETtoken0123456789",
+    "SlackToken": "xoxb-test-SECRET-bot-token",
+    "SlackHookPath": "T000SECRET/B000SECRET/XXXXhooksecretXXXX",
+    "JenkinsToken": "11jenkinsSECRETapitoken",
+    "TravisToken": "travisSECRETtoken_abc123",
 }
 VOLATILE_HEADERS = {"host", "user-agent", "content-length", "accept-encoding", "connection"}
 

@@ -22,7 +22,7 @@ STATUS_REPLY = {"id": 1, "state": "success", "context": "pact/Animal Profile Ser
 
 
 def config(httpserver, **extra):
-    return {"repository": "pact-foundation/matching-service", "token": "${user.GITHUB_TOKEN}",
+    return {"repository": "pact-foundation/matching-service", "token": "${user.GitHubToken}",
             "base_url": httpserver.url_for("").rstrip("/"), **extra}
 
 
@@ -99,7 +99,7 @@ def test_client_errors_fail_for_good_with_githubs_message(httpserver, ctx, statu
     httpserver.expect_request(STATUS_PATH).respond_with_json({"message": message}, status=status)
     with pytest.raises(PermanentDeliveryError) as err:
         run(httpserver, ctx, event("provider_verification_succeeded"))
-    assert message in str(err.value) and SECRETS["GITHUB_TOKEN"] not in str(err.value)
+    assert message in str(err.value) and SECRETS["GitHubToken"] not in str(err.value)
 
 
 def test_validation():
@@ -133,10 +133,10 @@ def test_github_app_auth_end_to_end(httpserver, ctx):
     httpserver.expect_request("/app/installations/77/access_tokens", method="POST").respond_with_handler(grant)
     httpserver.expect_request(STATUS_PATH, method="POST").respond_with_json(STATUS_REPLY, status=201)
     gh._tokens.clear()
-    app = {"token": "", "app_id": "4242", "private_key": "${user.APP_KEY}", "installation_id": "77"}
+    app = {"token": "", "app_id": "4242", "private_key": "${user.AppKey}", "installation_id": "77"}
     variables = event("provider_verification_succeeded")
     integration = gh.GitHubStatus()
-    built = integration.build(config(httpserver, **app), renderer(variables, {"APP_KEY": pem}), variables)
+    built = integration.build(config(httpserver, **app), renderer(variables, {"AppKey": pem}), variables)
     first = integration.send(built, ctx)
     second = integration.send(built, ctx)
     assert len(issued) == 1, "the installation token is cached in-process"

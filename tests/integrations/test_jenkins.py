@@ -19,7 +19,7 @@ PARAMETERS = {"PACT_URL": "${pactbroker.pactUrl}", "PROVIDER_VERSION": "${pactbr
 
 def config(httpserver, **extra):
     return {"url": httpserver.url_for("/"), "job": "contracts/verify-provider", "parameters": PARAMETERS,
-            "username": "relay-bot", "token": "${user.JENKINS_TOKEN}", **extra}
+            "username": "relay-bot", "token": "${user.JenkinsToken}", **extra}
 
 
 def serve_jenkins(httpserver, crumbs=True):
@@ -44,7 +44,7 @@ def test_each_event_triggers_a_build_with_parameters(httpserver, ctx, name):
     calls = recorded(httpserver)
     golden("jenkins", f"{name}__crumb", calls)
     assert calls[1]["headers"]["Jenkins-Crumb"] == "c0ffee-crumb"
-    assert calls[1]["headers"]["Authorization"] == "Basic base64(relay-bot:<JENKINS_TOKEN>)"
+    assert calls[1]["headers"]["Authorization"] == "Basic base64(relay-bot:<JenkinsToken>)"
     assert result.note == f"queued: {httpserver.url_for('/queue/item/42/')}"
     assert result.requests[0].url == httpserver.url_for(httpserver.log[1][0].full_path)
 
@@ -86,7 +86,7 @@ def test_auth_failures_are_permanent_with_jenkins_message(httpserver, ctx, statu
         run(httpserver, ctx, event("contract_requiring_verification_published"))
     assert f"HTTP {status}" in err.value.message and where in err.value.message
     assert page.split("<title>")[1].split("</title>")[0] in err.value.message
-    assert SECRETS["JENKINS_TOKEN"] not in str(err.value)
+    assert SECRETS["JenkinsToken"] not in str(err.value)
 
 
 def test_unknown_job_is_permanent(httpserver, ctx):
@@ -99,10 +99,10 @@ def test_unknown_job_is_permanent(httpserver, ctx):
 def test_secret_stays_out_of_the_log():
     variables = event("provider_verification_failed")
     built = jk.Jenkins().build({"url": "https://ci.example.com/", "job": "a/b c", "username": "u",
-                                "token": "${user.JENKINS_TOKEN}", "parameters": PARAMETERS},
+                                "token": "${user.JenkinsToken}", "parameters": PARAMETERS},
                                renderer(variables), variables)
     log = json.dumps(built.requests()[0].to_log())
-    assert SECRETS["JENKINS_TOKEN"] not in log and SECRETS["JENKINS_TOKEN"] not in repr(built)
+    assert SECRETS["JenkinsToken"] not in log and SECRETS["JenkinsToken"] not in repr(built)
     assert built.build_url().startswith("https://ci.example.com/job/a/job/b%20c/buildWithParameters?PACT_URL=")
 
 

@@ -10,15 +10,15 @@ from integrations import slack
 from integrations.base import PermanentDeliveryError, RetryableDeliveryError
 from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
 
-HOOK = "/services/" + SECRETS["SLACK_HOOK_PATH"]
+HOOK = "/services/" + SECRETS["SlackHookPath"]
 
 
 def webhook_config(httpserver, **extra):
-    return {"webhook_url": httpserver.url_for("/services/${user.SLACK_HOOK_PATH}"), **extra}
+    return {"webhook_url": httpserver.url_for("/services/${user.SlackHookPath}"), **extra}
 
 
 def bot_config(httpserver, **extra):
-    return {"token": "${user.SLACK_TOKEN}", "channel": "#pacts", "base_url": httpserver.url_for("/api/"), **extra}
+    return {"token": "${user.SlackToken}", "channel": "#pacts", "base_url": httpserver.url_for("/api/"), **extra}
 
 
 def run(ctx, variables, config):
@@ -32,7 +32,7 @@ def test_each_event_by_incoming_webhook(httpserver, ctx, name):
     httpserver.expect_request(HOOK, method="POST").respond_with_data("ok")
     _, result = run(ctx, event(name), webhook_config(httpserver))
     golden("slack", f"{name}__webhook", recorded(httpserver))
-    assert result.note == "message posted" and SECRETS["SLACK_HOOK_PATH"] not in json.dumps(result.requests[0].to_log())
+    assert result.note == "message posted" and SECRETS["SlackHookPath"] not in json.dumps(result.requests[0].to_log())
 
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
@@ -95,7 +95,7 @@ def test_webhook_errors_fail_with_slacks_code(httpserver, ctx, status, code):
     httpserver.expect_request(HOOK).respond_with_data(code, status=status)
     with pytest.raises(PermanentDeliveryError) as err:
         run(ctx, event("provider_verification_failed"), webhook_config(httpserver))
-    assert code in err.value.message and SECRETS["SLACK_HOOK_PATH"] not in str(err.value)
+    assert code in err.value.message and SECRETS["SlackHookPath"] not in str(err.value)
 
 
 @pytest.mark.parametrize("code", ["channel_not_found", "channel_is_archived", "invalid_auth", "not_in_channel"])
@@ -103,7 +103,7 @@ def test_web_api_errors_fail_with_slacks_code(httpserver, ctx, code):
     httpserver.expect_request("/api/chat.postMessage").respond_with_json({"ok": False, "error": code})
     with pytest.raises(PermanentDeliveryError) as err:
         run(ctx, event("provider_verification_failed"), bot_config(httpserver))
-    assert f"Slack: {code} (" in err.value.message and SECRETS["SLACK_TOKEN"] not in str(err.value)
+    assert f"Slack: {code} (" in err.value.message and SECRETS["SlackToken"] not in str(err.value)
 
 
 def test_web_api_unauthorised_and_server_errors(httpserver, ctx):
@@ -119,7 +119,7 @@ def test_web_api_unauthorised_and_server_errors(httpserver, ctx):
 def test_validation():
     v = slack.Slack().validate
     assert v({"webhook_url": "https://hooks.slack.com/services/x"}) == {}
-    assert v({"webhook_url": "${user.SLACK_HOOK}"}) == {}
+    assert v({"webhook_url": "${user.SlackHook}"}) == {}
     assert v({"token": "${user.T}", "channel": "#c"}) == {}
     assert "channel" in v({"webhook_url": "https://h/x", "channel": "#c"})
     assert "channel" in v({"token": "t"})

@@ -16,7 +16,7 @@ ACCEPTED = {"@type": "pending", "remaining_requests": 9, "request": {"id": 4711,
 
 
 def config(httpserver, **extra):
-    return {"repository": "pact-foundation/animal-profile-service", "branch": "main", "token": "${user.TRAVIS_TOKEN}",
+    return {"repository": "pact-foundation/animal-profile-service", "branch": "main", "token": "${user.TravisToken}",
             "env": {"PACT_URL": "${pactbroker.pactUrl}", "PACT_WHY": "${pactbroker.providerVersionDescriptions}"},
             "base_url": httpserver.url_for("").rstrip("/"), **extra}
 
@@ -65,8 +65,8 @@ def test_client_errors_are_permanent_with_travis_message(httpserver, ctx, status
         {"@type": "error", "error_type": error_type, "error_message": message}, status=status)
     with pytest.raises(PermanentDeliveryError) as err:
         run(httpserver, ctx, event("contract_published"))
-    assert message in err.value.message and SECRETS["TRAVIS_TOKEN"] not in str(err.value)
-    assert SECRETS["TRAVIS_TOKEN"] not in json.dumps(err.value.response.to_log())
+    assert message in err.value.message and SECRETS["TravisToken"] not in str(err.value)
+    assert SECRETS["TravisToken"] not in json.dumps(err.value.response.to_log())
 
 
 def test_validation():
