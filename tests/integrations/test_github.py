@@ -16,6 +16,7 @@ from werkzeug import Response as WResponse
 from integrations import github as gh
 from integrations.base import PermanentDeliveryError, RetryableDeliveryError
 from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
+from tests.integrations.fakes import serve_github
 
 STATUS_PATH = re.compile(r"^/repos/[^/]+/[^/]+/statuses/[^/]+$")
 STATUS_REPLY = {"id": 1, "state": "success", "context": "pact/Animal Profile Service", "url": "x"}
@@ -34,7 +35,7 @@ def run(httpserver, ctx, variables, **extra):
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
 def test_each_event_sets_the_expected_status(httpserver, ctx, name):
-    httpserver.expect_request(STATUS_PATH, method="POST").respond_with_json(STATUS_REPLY, status=201)
+    serve_github(httpserver)
     built, result = run(httpserver, ctx, event(name))
     golden("github", f"{name}__token", recorded(httpserver))
     assert result.note.startswith(f"status {built.state} set on 1 commit")
@@ -52,7 +53,7 @@ def test_states_follow_the_event():
 
 
 def test_several_consumer_versions_get_one_status_each(httpserver, ctx):
-    httpserver.expect_request(STATUS_PATH, method="POST").respond_with_json(STATUS_REPLY, status=201)
+    serve_github(httpserver)
     variables = event("provider_verification_failed", consumerVersionNumber="abc123, def456, abc123")
     built, result = run(httpserver, ctx, variables)
     assert built.shas == ("abc123", "def456")

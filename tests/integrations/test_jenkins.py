@@ -9,10 +9,9 @@ import pytest
 from integrations import jenkins as jk
 from integrations.base import PermanentDeliveryError, RetryableDeliveryError
 from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
+from tests.integrations.fakes import CRUMB, serve_jenkins
 
 BUILD = "/job/contracts/job/verify-provider/buildWithParameters"
-CRUMB = {"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": "c0ffee-crumb",
-         "crumbRequestField": "Jenkins-Crumb"}
 PARAMETERS = {"PACT_URL": "${pactbroker.pactUrl}", "PROVIDER_VERSION": "${pactbroker.providerVersionNumber}",
               "PROVIDER_BRANCH": "${pactbroker.providerVersionBranch}", "EVENT": "${pactbroker.eventName}"}
 
@@ -20,15 +19,6 @@ PARAMETERS = {"PACT_URL": "${pactbroker.pactUrl}", "PROVIDER_VERSION": "${pactbr
 def config(httpserver, **extra):
     return {"url": httpserver.url_for("/"), "job": "contracts/verify-provider", "parameters": PARAMETERS,
             "username": "relay-bot", "token": "${user.JenkinsToken}", **extra}
-
-
-def serve_jenkins(httpserver, crumbs=True):
-    if crumbs:
-        httpserver.expect_request("/crumbIssuer/api/json", method="GET").respond_with_json(CRUMB)
-    else:
-        httpserver.expect_request("/crumbIssuer/api/json").respond_with_data("Not Found", status=404)
-    httpserver.expect_request(BUILD, method="POST").respond_with_data(
-        "", status=201, headers={"Location": httpserver.url_for("/queue/item/42/")})
 
 
 def run(httpserver, ctx, variables, **extra):

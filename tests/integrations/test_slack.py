@@ -9,6 +9,7 @@ import pytest
 from integrations import slack
 from integrations.base import PermanentDeliveryError, RetryableDeliveryError
 from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
+from tests.integrations.fakes import serve_slack
 
 HOOK = "/services/" + SECRETS["SlackHookPath"]
 
@@ -29,7 +30,7 @@ def run(ctx, variables, config):
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
 def test_each_event_by_incoming_webhook(httpserver, ctx, name):
-    httpserver.expect_request(HOOK, method="POST").respond_with_data("ok")
+    serve_slack(httpserver)
     _, result = run(ctx, event(name), webhook_config(httpserver))
     golden("slack", f"{name}__webhook", recorded(httpserver))
     assert result.note == "message posted" and SECRETS["SlackHookPath"] not in json.dumps(result.requests[0].to_log())
@@ -37,7 +38,7 @@ def test_each_event_by_incoming_webhook(httpserver, ctx, name):
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
 def test_each_event_by_bot_token(httpserver, ctx, name):
-    httpserver.expect_request("/api/chat.postMessage", method="POST").respond_with_json({"ok": True, "ts": "1.2"})
+    serve_slack(httpserver)
     _, result = run(ctx, event(name), bot_config(httpserver))
     golden("slack", f"{name}__bot", recorded(httpserver))
     assert result.response.status == 200

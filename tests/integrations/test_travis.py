@@ -9,6 +9,7 @@ import pytest
 from integrations import travis
 from integrations.base import PermanentDeliveryError, RetryableDeliveryError
 from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
+from tests.integrations.fakes import serve_travis
 
 PATH = "/repo/pact-foundation/animal-profile-service/requests"  # the server decodes %2F before matching
 ACCEPTED = {"@type": "pending", "remaining_requests": 9, "request": {"id": 4711, "branch": "main"},
@@ -29,7 +30,7 @@ def run(httpserver, ctx, variables, **extra):
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
 def test_each_event_requests_a_build(httpserver, ctx, name):
-    httpserver.expect_request(PATH, method="POST").respond_with_json(ACCEPTED, status=202)
+    serve_travis(httpserver)
     _, result = run(httpserver, ctx, event(name))
     golden("travis", f"{name}__env", recorded(httpserver))
     assert result.note == "build request 4711 accepted (remaining_requests: 9)"
