@@ -63,3 +63,23 @@ def test_no_secret_in_any_golden_file_or_pact():
             continue
         text = path.read_text()
         assert not [v for v in values if v in text], f"secret value in {path}"
+
+
+def test_the_documented_examples_are_valid():
+    import re
+
+    from integrations.presets import expand
+
+    text = (FIXTURES.parents[1] / "docs" / "integrations.md").read_text()
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, flags=re.S)]
+    kinds = set()
+    for example in examples:
+        if "preset" in example:
+            params = {k: v for k, v in example.items() if k != "preset"}
+            assert expand(example["preset"], params)["request"]["url"].startswith("https://")
+            kinds.add("preset")
+            continue
+        (kind,) = [k for k in example if k in REGISTRY]
+        assert REGISTRY[kind].validate(example[kind]) == {}, kind
+        kinds.add(kind)
+    assert kinds == {*TYPED, "preset"}
