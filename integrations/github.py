@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
@@ -102,7 +102,7 @@ def cut(text: str, limit: int = 140) -> str:
 class GitHubStatus(Integration):
     name = "github"
     title = "GitHub commit status"
-    fields = {
+    fields: ClassVar[dict[str, Field]] = {
         "repository": Field(required=True, help="owner/name"),
         "sha": Field(default="${pactbroker.consumerVersionNumber}", help="commit(s), comma-separated"),
         "context": Field(default="pact/${pactbroker.providerName}"),
@@ -162,8 +162,8 @@ class GitHubStatus(Integration):
 
     def send(self, built: CommitStatus, ctx: Context) -> Result:
         ctx.check_url(built.base_url)
-        options = dict(base_url=built.base_url, timeout=int(ctx.timeout[1]), retry=None,
-                       seconds_between_requests=None, seconds_between_writes=None)  # never sleep in a worker
+        options = {"base_url": built.base_url, "timeout": int(ctx.timeout[1]), "retry": None,
+                   "seconds_between_requests": None, "seconds_between_writes": None}  # never sleep in a worker
         fetched = False
         try:
             token = built.auth.token

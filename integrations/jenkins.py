@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import jenkins
@@ -71,7 +71,7 @@ def _http_error(exc: BaseException) -> requests.HTTPError | None:
 class Jenkins(Integration):
     name = "jenkins"
     title = "Jenkins build"
-    fields = {
+    fields: ClassVar[dict[str, Field]] = {
         "url": Field(required=True, help="Jenkins base URL"),
         "job": Field(required=True, help="job name; folders as a/b"),
         "parameters": Field(kind="map", default={}, help="build parameters, e.g. PACT_URL"),

@@ -32,7 +32,7 @@ def target_message(body: Any) -> str:
         except ValueError:
             text = body if isinstance(body, str) else body.decode("utf-8", "replace")
             if text.lstrip().startswith("<"):  # an HTML error page: its words, without markup
-                text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", text, flags=re.S | re.I)
+                text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", text, flags=re.DOTALL | re.IGNORECASE)
             return " ".join(text.split())[:300]
     if isinstance(data, dict):
         for key in ("message", "error_message", "error", "errors"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.error import URLError
 from urllib.parse import urlsplit
 
@@ -120,7 +120,7 @@ def blocks(v: Mapping[str, str], text: str) -> list[dict[str, Any]]:
 class Slack(Integration):
     name = "slack"
     title = "Slack message"
-    fields = {
+    fields: ClassVar[dict[str, Field]] = {
         "webhook_url": Field(secret=True, help="incoming webhook URL"),
         "token": Field(secret=True, help="bot token (xoxb-...) with chat:write"),
         "channel": Field(help="channel id or name, with token"),

@@ -6,7 +6,7 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from integrations.base import Context, Field, FieldErrors, Integration, PermanentDeliveryError, Render, Request, Result
@@ -46,7 +46,7 @@ class TravisRequest:
 class Travis(Integration):
     name = "travis"
     title = "Travis CI build request"
-    fields = {
+    fields: ClassVar[dict[str, Field]] = {
         "repository": Field(required=True, help="owner/name"),
         "branch": Field(required=True),
         "message": Field(default="Pact Relay: ${pactbroker.eventName} for ${pactbroker.consumerName} "

@@ -71,7 +71,7 @@ def test_the_documented_examples_are_valid():
     from integrations.presets import expand
 
     text = (FIXTURES.parents[1] / "docs" / "integrations.md").read_text()
-    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, flags=re.S)]
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)]
     kinds = set()
     for example in examples:
         if "preset" in example:

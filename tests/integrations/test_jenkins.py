@@ -30,7 +30,7 @@ def run(httpserver, ctx, variables, **extra):
 @pytest.mark.parametrize("name", EVENT_NAMES)
 def test_each_event_triggers_a_build_with_parameters(httpserver, ctx, name):
     serve_jenkins(httpserver)
-    built, result = run(httpserver, ctx, event(name))
+    _, result = run(httpserver, ctx, event(name))
     calls = recorded(httpserver)
     golden("jenkins", f"{name}__crumb", calls)
     assert calls[1]["headers"]["Jenkins-Crumb"] == "c0ffee-crumb"

@@ -7,18 +7,14 @@ fakes.py) that the golden tests send to, so the pinned contracts and the fakes c
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from pact import Pact, Verifier, match  # PACT_DO_NOT_TRACK=true is set by conftest.py, imported first
 
-os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
-
-from pact import Pact, Verifier, match  # noqa: E402
-
-from integrations import github, jenkins, slack, travis  # noqa: E402
-from tests.integrations import fakes  # noqa: E402
-from tests.integrations.conftest import event, renderer  # noqa: E402
+from integrations import github, jenkins, slack, travis
+from tests.integrations import fakes
+from tests.integrations.conftest import event, renderer
 
 PACTS = Path(__file__).resolve().parents[2] / "pacts"
 CONSUMER = "pact-relay"
