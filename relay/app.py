@@ -8,27 +8,34 @@ from flask import Flask, g, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from relay import logs
 from relay.config import Settings
 from relay.errors import NotFound, PayloadError
+from relay.ratelimit import Limiter
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
+               configure_logging: bool = False) -> Flask:
     runtime = runtime or Runtime(settings or Settings.from_env())
+    if configure_logging:  # the gunicorn entry point; tests keep pytest's log capture
+        logs.configure(runtime.settings)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=runtime.settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False
     app.extensions["relay"] = runtime
     app.extensions["relay.session"] = lambda: _session(runtime)
+    app.extensions["relay.limiter"] = Limiter(lambda: runtime.redis, runtime.settings.rate_limit,
+                                              runtime.settings.rate_window)
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 
-    from relay.api import deliveries, events, health, secrets, webhooks
+    from relay.api import deliveries, events, health, metrics, openapi, secrets, webhooks
 
-    for module in (health, events, webhooks, deliveries, secrets):
+    for module in (health, metrics, openapi, events, webhooks, deliveries, secrets):
         app.register_blueprint(module.bp)
     return app
 
@@ -60,6 +67,14 @@ def _error_handlers(app: Flask) -> None:
         response = jsonify({"error": "database unavailable; nothing was stored, try again"})
         response.status_code = 503
         response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(TimeoutError)
+    def slow_client(exc: TimeoutError):
+        # The web server's read deadline (relay.webserver) cut a client that sent its body too slowly.
+        response = jsonify({"error": "the request body did not arrive in time"})
+        response.status_code = 408
+        response.headers["Connection"] = "close"
         return response
 
     @app.errorhandler(HTTPException)

@@ -56,6 +56,15 @@ def _deny(status: int, message: str):
     return response
 
 
+def _too_many(wait: float):
+    from relay import metrics
+
+    metrics.instruments().rate_limited.inc()
+    response = _deny(429, "too many requests with this token; slow down and retry after the given seconds")
+    response.headers["Retry-After"] = str(int(wait))
+    return response
+
+
 def require(permission: str):
     """Decorator: the request must carry a bearer token whose role grants `permission`."""
 
@@ -71,6 +80,9 @@ def require(permission: str):
                 return _deny(401, "invalid, expired or revoked token")
             if permission not in GRANTS[token.role]:
                 return _deny(403, f"a {token.role} token may not do this (needs {permission})")
+            wait = current_app.extensions["relay.limiter"].check(token.token_hash[:32])
+            if wait is not None:
+                return _too_many(wait)
             g.token = token
             return view(*args, **kwargs)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, jsonify, request
+from sqlalchemy.exc import OperationalError
 
-from relay import events
+from relay import events, metrics
 from relay.api import db, enqueue_now
 from relay.auth import require
 from relay.errors import PayloadError
@@ -19,13 +20,31 @@ log = logging.getLogger(__name__)
 @require("intake")
 def receive():
     if not request.is_json:
+        _rejected("unsupported-media-type")
         raise PayloadError.one("Content-Type", "must be application/json", status=415)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 255:
+        _rejected("invalid")
         raise PayloadError.one("Idempotency-Key", "must be 1 to 255 characters")
-    intake = events.receive(db(), request.get_data(cache=False), key)
+    try:
+        intake = events.receive(db(), request.get_data(cache=False), key)
+    except PayloadError as exc:
+        _rejected("invalid", sorted(exc.errors))
+        raise
+    except OperationalError:
+        metrics.event_received("unknown", "unavailable")
+        log.warning("event not stored: database unavailable", extra={"outcome": "unavailable"})
+        raise
     if intake.to_enqueue:
         enqueue_now(intake.to_enqueue)
-    log.info("event %s %s: %d deliveries%s", intake.event_id, "repeat" if intake.duplicate else "stored",
-             intake.deliveries, "" if not intake.duplicate else " (not re-sent)")
+    outcome = "duplicate" if intake.duplicate else "stored"
+    metrics.event_received(intake.event_name, outcome)
+    log.info("event %s %s", intake.event_id, outcome,
+             extra={"event_id": intake.event_id, "event_name": intake.event_name, "outcome": outcome,
+                    "deliveries": intake.deliveries, "delivery_ids": intake.to_enqueue})
     return jsonify({"event": intake.event_id, "deliveries": intake.deliveries}), 200 if intake.duplicate else 202
+
+
+def _rejected(outcome: str, fields: list[str] | None = None) -> None:
+    metrics.event_received("unknown", outcome)
+    log.info("event rejected: %s", outcome, extra={"outcome": outcome, "fields": fields or []})
