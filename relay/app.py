@@ -82,6 +82,9 @@ def _error_handlers(app: Flask) -> None:
         messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH'] // 1024} KiB"}
         response = jsonify({"error": messages.get(exc.code, exc.description)})
         response.status_code = exc.code or 500
+        for name, value in exc.get_headers():  # e.g. Allow on a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
         return response
 
     @app.errorhandler(Exception)
