@@ -48,6 +48,8 @@ def parse(body: bytes) -> dict[str, str]:
         name = key.removeprefix("pactbroker.")
         if not isinstance(value, str):
             errors.setdefault(key, []).append(f"must be a string, not {_json_type(value)}")
+        elif "\x00" in value:  # PostgreSQL cannot store it, and no broker variable has one
+            errors.setdefault(key, []).append("must not contain NUL characters")
         elif name in KNOWN:
             variables[name] = value
     name = variables.get("eventName", "")

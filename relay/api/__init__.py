@@ -9,6 +9,9 @@ from flask import current_app, request
 from relay.errors import PayloadError
 from relay.runtime import Runtime
 
+# Webhook documents are a few levels deep; recursion over a much deeper one could exhaust the stack.
+MAX_DEPTH = 32
+
 
 def runtime() -> Runtime:
     return current_app.extensions["relay"]
@@ -25,10 +28,32 @@ def base_url() -> str:
 def json_body() -> Any:
     if not request.is_json:
         raise PayloadError.one("body", "send JSON with Content-Type: application/json", status=415)
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # not a ValueError, so silent=True lets it through
+        data = None
     if data is None:
         raise PayloadError.one("body", "is not valid JSON")
+    problem = shape_problem(data, MAX_DEPTH)
+    if problem:
+        raise PayloadError.one("body", problem)
     return data
+
+
+def shape_problem(value: Any, limit: int) -> str | None:
+    """Nesting deeper than `limit`, or a NUL character (PostgreSQL cannot store one); iterative, so depth
+    itself cannot crash it."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return "must not contain NUL characters"
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return f"nests deeper than {limit} levels"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def limit_arg(default: int = 50, maximum: int = 500) -> int:
