@@ -38,7 +38,7 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
 class Sink:
     """A threaded HTTP server that records every request; `behaviour(n, request)` picks (status, delay)."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.behaviour = lambda n, req: (200, 0)
@@ -62,7 +62,7 @@ class Sink:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -97,10 +97,11 @@ class Relay:
         self.proc: subprocess.Popen | None = None
         self.token: str | None = None
 
-    def start(self) -> Relay:
-        self.proc = subprocess.Popen([BIN, "serve", "--port", str(self.port), "--workers", "2", "--web-workers", "1"],
+    def start(self, workers: int = 2, web_workers: int = 1, threads: int = 4) -> Relay:
+        self.proc = subprocess.Popen([BIN, "serve", "--port", str(self.port), "--workers", str(workers),
+                                      "--web-workers", str(web_workers), "--threads", str(threads)],
                                      env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        wait_for(self._ready, timeout=60, what=f"relay ready (log: {self.log})")
+        wait_for(self._ready, timeout=90, what=f"relay ready (log: {self.log})")
         return self
 
     def _ready(self) -> bool:
