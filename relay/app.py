@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, g, jsonify
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from relay import logs
 from relay.config import Settings
@@ -69,10 +69,11 @@ def _error_handlers(app: Flask) -> None:
         response.headers["Retry-After"] = "5"
         return response
 
+    @app.errorhandler(ClientDisconnected)
     @app.errorhandler(TimeoutError)
-    def slow_client(exc: TimeoutError):
+    def slow_client(exc: Exception):
         # The web server's read deadline (relay.webserver) cut a client that sent its body too slowly.
-        response = jsonify({"error": "the request body did not arrive in time"})
+        response = jsonify({"error": "the request body did not arrive in time, or not all of it"})
         response.status_code = 408
         response.headers["Connection"] = "close"
         return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
+from werkzeug.wsgi import LimitedStream
 
 from relay.errors import PayloadError
 from relay.runtime import Runtime
@@ -25,9 +26,19 @@ def base_url() -> str:
     return request.host_url.rstrip("/")
 
 
+def body_bytes() -> bytes:
+    """The whole body. Werkzeug cuts a chunked body at the size limit without a word: make that a 413."""
+    data = request.get_data()
+    stream = request.stream
+    if request.content_length is None and isinstance(stream, LimitedStream) and stream.is_exhausted:
+        stream.read(1)  # raises RequestEntityTooLarge when more was sent
+    return data
+
+
 def json_body() -> Any:
     if not request.is_json:
         raise PayloadError.one("body", "send JSON with Content-Type: application/json", status=415)
+    body_bytes()
     try:
         data = request.get_json(silent=True)
     except RecursionError:  # not a ValueError, so silent=True lets it through

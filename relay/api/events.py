@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import OperationalError
 
 from relay import events, metrics
-from relay.api import db, enqueue_now
+from relay.api import body_bytes, db, enqueue_now
 from relay.auth import require
 from relay.errors import PayloadError
 
@@ -27,7 +27,7 @@ def receive():
         _rejected("invalid")
         raise PayloadError.one("Idempotency-Key", "must be 1 to 255 characters")
     try:
-        intake = events.receive(db(), request.get_data(cache=False), key)
+        intake = events.receive(db(), body_bytes(), key)
     except PayloadError as exc:
         _rejected("invalid", sorted(exc.errors))
         raise
