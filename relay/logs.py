@@ -84,7 +84,9 @@ class GunicornLogger(glogging.Logger):
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
-        fmt = formatter(Settings.from_env())
+        settings = Settings.from_env()
+        self.error_log.setLevel(settings.log_level)
+        fmt = formatter(settings)
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(fmt)
