@@ -30,6 +30,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for module in (health, events, webhooks, deliveries, secrets):
         app.register_blueprint(module.bp)
+    from relay import ui
+
+    ui.init_app(app)
     return app
 
 

@@ -96,16 +96,18 @@ def destroy(uuid: str):
 @bp.post("/webhooks/<uuid>/execute")
 @require("write")
 def execute(uuid: str):
-    """Send once now with the last matching event (or a sample) and show what happened; stores nothing."""
-    hook = _get(uuid)
-    session = db()
+    return jsonify(execute_once(db(), runtime(), _get(uuid)))
+
+
+def execute_once(session, rt, hook: Webhook) -> dict:
+    """Send once now with the last matching event (or a sample) and say what happened; stores nothing."""
     recent = session.scalars(select(Event).order_by(Event.received_at.desc()).limit(500))
     event = next((e for e in recent if matches(hook, e.variables)), None)
     variables = event.variables if event else sample_variables(hook)
-    outcome = attempt(session, runtime(), hook, variables, f"test-{hook.uuid}")
-    return jsonify({"request": outcome.request, "response": outcome.response, "success": outcome.ok,
-                    "error": outcome.error, "notes": outcome.notes, "duration_ms": outcome.duration_ms,
-                    "event": event.id if event else None, "logs": _log_lines(outcome)})
+    outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
+    return {"request": outcome.request, "response": outcome.response, "success": outcome.ok,
+            "error": outcome.error, "notes": outcome.notes, "duration_ms": outcome.duration_ms,
+            "event": event.id if event else None, "logs": _log_lines(outcome)}
 
 
 def _log_lines(outcome) -> str:
