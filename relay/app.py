@@ -26,9 +26,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 
-    from relay.api import deliveries, events, health, secrets, webhooks
+    from relay.api import badges, deliveries, events, health, secrets, status, webhooks
 
-    for module in (health, events, webhooks, deliveries, secrets):
+    for module in (health, events, webhooks, deliveries, secrets, badges, status):
         app.register_blueprint(module.bp)
     from relay import ui
 

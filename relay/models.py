@@ -1,4 +1,4 @@
-"""Database tables: tokens, secrets, webhooks, events, deliveries and their attempts."""
+"""Database tables: tokens, secrets, webhooks, events, deliveries and their attempts, badge pair states."""
 
 from __future__ import annotations
 
@@ -6,7 +6,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -145,3 +158,34 @@ class Attempt(Base):
     request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class PairStateRow(Base):
+    """One relay.pairstate.PairState: '' tags mean any; see relay.pairstate.PairKey."""
+
+    __tablename__ = "pair_states"
+    __table_args__ = (
+        UniqueConstraint("consumer", "provider", "consumer_tag", "provider_tag", name="uq_pair_states_key"),
+        Index("ix_pair_states_provider", "provider", "consumer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(255))
+    consumer_tag: Mapped[str] = mapped_column(String(255), default="")
+    provider_tag: Mapped[str] = mapped_column(String(255), default="")
+    pact_sha: Mapped[str] = mapped_column(Text, default="")
+    pact_url: Mapped[str] = mapped_column(Text, default="")
+    pact_at: Mapped[datetime | None]
+    consumer_version: Mapped[str] = mapped_column(Text, default="")
+    consumer_branch: Mapped[str] = mapped_column(Text, default="")
+    verification_success: Mapped[bool | None] = mapped_column(Boolean)
+    verification_sha: Mapped[str] = mapped_column(Text, default="")
+    verification_number: Mapped[int | None] = mapped_column(BigInteger)
+    verification_url: Mapped[str] = mapped_column(Text, default="")
+    verification_at: Mapped[datetime | None]
+    verified_consumer_version: Mapped[str] = mapped_column(Text, default="")
+    provider_version: Mapped[str] = mapped_column(Text, default="")
+    provider_branch: Mapped[str] = mapped_column(Text, default="")
+    last_event_at: Mapped[datetime | None]
+    last_event_name: Mapped[str] = mapped_column(String(100), default="")
