@@ -13,8 +13,6 @@ from relay.ui import access
 bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static",
                static_url_path="/static")
 
-STATE_ORDER = {"failed": 0, "changed": 1, "unknown": 2, "verified": 3}
-
 
 def init_app(app: Flask) -> None:
     from relay.ui.views import about, auth, dashboard, deliveries, secrets, settings, webhooks  # noqa: F401
@@ -23,6 +21,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SECURE", app.extensions["relay"].settings.public_url.startswith("https"))
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    # Globals rather than a context processor, so that imported macros see them too.
+    app.jinja_env.globals.update(viewer=access.viewer, csrf_token=access.csrf_token, ago=ago)
     app.register_blueprint(bp)
     app.add_url_rule("/", "home", lambda: redirect(url_for("ui.dashboard")))
 
@@ -42,11 +42,6 @@ def _headers(response):
     if request.endpoint != "ui.static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
-
-
-@bp.app_context_processor
-def _context():
-    return {"viewer": access.viewer, "csrf_token": access.csrf_token, "ago": ago}
 
 
 @bp.app_template_filter("when")

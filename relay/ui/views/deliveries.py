@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import contains_eager, noload
+from sqlalchemy.orm import contains_eager, lazyload
 
 from relay import deliveries
 from relay.api import db, enqueue_now
@@ -28,7 +28,7 @@ def deliveries_list():
     webhook = request.args.get("webhook", "")
     consumer = request.args.get("consumer", "").strip()
     provider = request.args.get("provider", "").strip()
-    query = (select(Delivery).join(Delivery.event).options(contains_eager(Delivery.event), noload(Delivery.attempts)))
+    query = (select(Delivery).join(Delivery.event).options(contains_eager(Delivery.event), lazyload(Delivery.attempts)))
     if state in deliveries.STATUSES:
         query = query.where(Delivery.status == state)
     if webhook:

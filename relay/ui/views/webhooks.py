@@ -171,7 +171,7 @@ def webhook_test():
         access.audit("webhook.test", hook.uuid if hook else "unsaved", success=result["success"])
     if request.headers.get("X-Requested-With") == "fetch":
         return render_template("_test_result.html", result=result, form=form), 200 if result else 400
-    return _editor(form, hook, 200 if result else 400, test_result=result)
+    return _editor(form, hook, 200 if result else 400, test_result=result, result=result)
 
 
 @bp.post("/webhooks/<uuid>/delete")
