@@ -26,9 +26,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 
-    from relay.api import badges, deliveries, events, health, secrets, status, webhooks
+    from relay import auditing, logredact, sessions
+    from relay.api import audit, badges, deliveries, events, health, secrets, status, tokens, webhooks
+    from relay.api import sessions as login
 
-    for module in (health, events, webhooks, deliveries, secrets, badges, status):
+    logredact.install()
+    sessions.init_app(app)
+    auditing.init_app(app)
+    for module in (health, events, webhooks, deliveries, secrets, badges, status, tokens, audit, login):
         app.register_blueprint(module.bp)
     from relay import ui
 

@@ -1,4 +1,4 @@
-"""Database tables: tokens, secrets, webhooks, events, deliveries and their attempts, badge pair states."""
+"""Database tables: tokens, users, secrets, webhooks, events, deliveries, attempts, audit log, pair states."""
 
 from __future__ import annotations
 
@@ -66,6 +66,56 @@ class Token(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class User(Base):
+    """A person who signs in to the web UI; the password is stored as an argon2 hash only."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    # Bumped on logout and password change: every session cookie carrying an older value stops working.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One append-only audit record; `hash` chains it to the entry before it."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_timestamp", "timestamp"), Index("ix_audit_log_type", "type"),
+                      Index("ix_audit_log_actor", "actor_name"))
+
+    # The position in the chain, handed out under the audit_head lock; never autoincremented.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    timestamp: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(100))
+    actor_type: Mapped[str] = mapped_column(String(20))
+    actor_name: Mapped[str] = mapped_column(String(254))
+    method: Mapped[str | None] = mapped_column(String(10))
+    path: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(100))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    # Canonical JSON text, hashed exactly as stored (a JSON column could reorder or reformat it).
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single lock row appends serialize on; it also remembers the newest entry of the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class Secret(Base):

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from relay import deliveries, webhooks
 from relay.api import base_url, db, json_body, limit_arg, runtime
+from relay.auditing import record
 from relay.auth import require
 from relay.errors import NotFound, PayloadError
 from relay.events import matches, sample_variables
@@ -29,6 +30,14 @@ def _validated(doc, existing: Webhook | None) -> tuple[dict, str | None]:
     form = webhooks.WebhookInput(rt.settings, rt.vault, names, existing)
     values = form.parse(doc)
     return values, form.new_signing_secret
+
+
+def _audit_doc(hook: Webhook) -> dict:
+    """The webhook as the API shows it (secret fields masked), without links and timestamps."""
+    doc = webhooks.to_json(hook, "")
+    for key in ("_links", "createdAt", "updatedAt"):
+        doc.pop(key, None)
+    return doc
 
 
 def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
@@ -57,6 +66,8 @@ def create():
     webhooks.apply(hook, values)
     session = db()
     session.add(hook)
+    session.flush()
+    record(session, "webhook.created", uuid=hook.uuid, webhook=_audit_doc(hook))
     session.commit()
     return _respond(hook, 201, signing_secret)
 
@@ -80,6 +91,8 @@ def upsert(uuid: str):
         hook = Webhook(uuid=uuid)
         session.add(hook)
     webhooks.apply(hook, values)
+    session.flush()
+    record(session, "webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=_audit_doc(hook))
     session.commit()
     return _respond(hook, 201 if created else 200, signing_secret)
 
@@ -88,7 +101,9 @@ def upsert(uuid: str):
 @require("write")
 def destroy(uuid: str):
     session = db()
-    session.delete(_get(uuid))
+    hook = _get(uuid)
+    session.delete(hook)
+    record(session, "webhook.deleted", uuid=hook.uuid, description=hook.description)
     session.commit()
     return "", 204
 
@@ -105,9 +120,15 @@ def execute_once(session, rt, hook: Webhook) -> dict:
     event = next((e for e in recent if matches(hook, e.variables)), None)
     variables = event.variables if event else sample_variables(hook)
     outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
+    event_id = event.id if event else None
+    params = dict(uuid=hook.uuid, event=event_id, success=outcome.ok, error=outcome.error,
+                  status=outcome.response["status"] if outcome.response else None)
+    session.rollback()  # end the read transaction; the audit entry gets its own
+    record(session, "webhook.executed", **params)
+    session.commit()
     return {"request": outcome.request, "response": outcome.response, "success": outcome.ok,
             "error": outcome.error, "notes": outcome.notes, "duration_ms": outcome.duration_ms,
-            "event": event.id if event else None, "logs": _log_lines(outcome)}
+            "event": event_id, "logs": _log_lines(outcome)}
 
 
 def _log_lines(outcome) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from relay.errors import NotFound
@@ -17,10 +17,6 @@ bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", st
 def init_app(app: Flask) -> None:
     from relay.ui.views import about, auth, dashboard, deliveries, secrets, settings, webhooks  # noqa: F401
 
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.extensions["relay"].settings.public_url.startswith("https"))
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
     # Globals rather than a context processor, so that imported macros see them too.
     app.jinja_env.globals.update(viewer=access.viewer, csrf_token=access.csrf_token, ago=ago)
     app.register_blueprint(bp)
@@ -34,6 +30,8 @@ def _csrf():
 
 @bp.after_request
 def _headers(response):
+    if response.status_code in (401, 403) and response.is_json:
+        response = _denied_page(response)
     response.headers.setdefault("Content-Security-Policy",
                                 "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                 "frame-ancestors 'none'; form-action 'self'")
@@ -70,3 +68,18 @@ def _not_found(exc):
 def _http_error(exc: HTTPException):
     messages = {403: "Your role may not do this.", 404: "There is nothing here."}
     return render_template("error.html", code=exc.code, message=messages.get(exc.code, exc.description)), exc.code
+
+
+def _denied_page(response):
+    """The security decorator answers 401/403 in JSON; pages get HTML, with the same audit entry."""
+    from relay.auditing import record
+
+    reason = str((response.get_json(silent=True) or {}).get("error", ""))
+    session = current_app.extensions["relay.session"]()
+    session.rollback()
+    record(session, "auth.denied", status=response.status_code, reason=reason[:300], endpoint=request.endpoint)
+    session.commit()
+    page = current_app.make_response((render_template("error.html", code=response.status_code, message=reason,
+                                                      sign_in=response.status_code == 401),
+                                      response.status_code))
+    return page

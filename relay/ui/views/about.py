@@ -39,6 +39,7 @@ def about():
 def about_intake_token():
     session = db()
     token, value = create_token(session, "pact-broker", "intake")
+    session.flush()
+    access.audit("token.created", id=token.id, name=token.name, role=token.role, expiresAt=None)
     session.commit()
-    access.audit("token.create", str(token.id), name=token.name, role="intake")
     return _page(value, 201)

@@ -1,4 +1,4 @@
-"""Sign-in and sign-out."""
+"""Sign-in and sign-out, through the security module's rate-limited, audited sessions."""
 
 from __future__ import annotations
 
@@ -16,15 +16,19 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
-    error = None
-    if request.method == "POST":
-        if access.sign_in(request.form.get("token", "")):
-            return redirect(_safe_next(request.form.get("next")))
-        error = "That token is not valid, has expired, was revoked, or may not sign in (intake tokens cannot)."
-    elif access.viewer():
+    if request.method == "GET" and access.viewer():
         return redirect(_safe_next(request.args.get("next")))
-    status = 401 if error else 200
-    return render_template("sign_in.html", error=error, next=request.values.get("next", "")), status
+    error, status, headers = None, 200, {}
+    if request.method == "POST":
+        try:
+            access.sign_in(request.form.get("email", ""), request.form.get("password", ""))
+            return redirect(_safe_next(request.form.get("next")))
+        except access.LoginRefused as refused:
+            error, status = refused.message, refused.status
+            if refused.retry_after:
+                headers["Retry-After"] = str(refused.retry_after)
+    return render_template("sign_in.html", error=error, email=request.form.get("email", ""),
+                           next=request.values.get("next", "")), status, headers
 
 
 @bp.post("/sign-out")

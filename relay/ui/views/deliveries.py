@@ -57,7 +57,10 @@ def delivery_show(delivery_id: str):
 @bp.post("/deliveries/<delivery_id>/replay")
 @access.login_required("write")
 def delivery_replay(delivery_id: str):
-    copy = deliveries.replay(db(), delivery_id)
+    session = db()
+    copy = deliveries.replay(session, delivery_id)
+    access.audit("delivery.replayed", delivery=copy.id, replayOf=delivery_id, webhook=copy.webhook_uuid,
+                 event=copy.event_id)
+    session.commit()
     enqueue_now([copy.id])
-    access.audit("delivery.replay", delivery_id, new=copy.id)
     return redirect(url_for("ui.delivery_show", delivery_id=copy.id, replayed=delivery_id))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from relay.api import db
-from relay.api.secrets import NAME, store
+from relay import secrets as vaulted
+from relay.api import db, runtime
 from relay.errors import NotFound, PayloadError
 from relay.models import Secret, Webhook
+from relay.secrets import NAME
 from relay.templating import references
 from relay.ui import access, bp
 
@@ -41,13 +42,15 @@ def secret_save():
     name = request.form.get("name", "").strip()
     description = request.form.get("description", "")
     session = db()
-    existed = NAME.match(name) and session.get(Secret, name) is not None
     try:
-        store(session, name, request.form.get("value", ""), description)
+        secret, created = vaulted.save(session, runtime().vault, name, request.form.get("value", ""), description)
     except PayloadError as exc:
         # The value is never sent back to the browser, not even after a mistake.
+        session.rollback()
         return _page(400, exc.errors, {"name": name, "description": description})
-    access.audit("secret.update" if existed else "secret.create", name)
+    access.audit("secret.created" if created else "secret.updated", name=secret.name,
+                 description=secret.description)
+    session.commit()
     return redirect(url_for("ui.secrets_list", saved=name))
 
 
@@ -59,6 +62,6 @@ def secret_delete(name: str):
     if secret is None:
         raise NotFound(f"no secret {name[:100]!r}")
     session.delete(secret)
+    access.audit("secret.deleted", name=secret.name)
     session.commit()
-    access.audit("secret.delete", name)
     return redirect(url_for("ui.secrets_list", deleted=name))

@@ -9,6 +9,7 @@ import integrations
 from integrations import presets
 from relay import webhooks
 from relay.api import db, runtime
+from relay.api.webhooks import _audit_doc as audit_doc
 from relay.api.webhooks import execute_once
 from relay.errors import NotFound, PayloadError
 from relay.models import Delivery, Secret, Webhook
@@ -146,8 +147,9 @@ def webhook_save(uuid: str | None = None):
         hook = Webhook(uuid=webhooks.new_uuid())
         session.add(hook)
     webhooks.apply(hook, values)
+    session.flush()
+    access.audit("webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=audit_doc(hook))
     session.commit()
-    access.audit("webhook.create" if created else "webhook.update", hook.uuid, description=hook.description)
     if validator.new_signing_secret:
         # Shown on this one response only; only its ciphertext is stored.
         return _editor(from_webhook(hook), hook, 201 if created else 200, saved=True,
@@ -167,8 +169,7 @@ def webhook_test():
     if values is not None:
         probe = Webhook(uuid=hook.uuid if hook else "unsaved")
         webhooks.apply(probe, values)
-        result = execute_once(db(), runtime(), probe)
-        access.audit("webhook.test", hook.uuid if hook else "unsaved", success=result["success"])
+        result = execute_once(db(), runtime(), probe)  # audited there as webhook.executed
     if request.headers.get("X-Requested-With") == "fetch":
         return render_template("_test_result.html", result=result, form=form), 200 if result else 400
     return _editor(form, hook, 200 if result else 400, test_result=result, result=result)
@@ -180,6 +181,6 @@ def webhook_delete(uuid: str):
     session = db()
     hook = _get(uuid)
     session.delete(hook)
+    access.audit("webhook.deleted", uuid=hook.uuid, description=hook.description)
     session.commit()
-    access.audit("webhook.delete", uuid, description=hook.description)
     return redirect(url_for("ui.webhooks_list", deleted=hook.description or uuid))

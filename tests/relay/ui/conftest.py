@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -33,19 +34,29 @@ class Browser:
         data.setdefault("csrf_token", self.csrf)
         return self.client.post(path, data=data, **kwargs)
 
-    def sign_in(self, token: str):
+    def sign_in(self, email: str, password: str = PASSWORD):
         self.get("/ui/sign-in")
-        resp = self.post("/ui/sign-in", {"token": token})
+        resp = self.post("/ui/sign-in", {"email": email, "password": password})
         assert resp.status_code == 302, resp.text
         self.get("/ui/")
         return self
 
 
 @pytest.fixture
-def browser(app, tokens):
-    return Browser(app.test_client()).sign_in(tokens["admin"])
+def people(runtime) -> dict[str, str]:
+    """One web user per role: role → e-mail; every password is PASSWORD."""
+    from relay.users import create_user
+
+    with runtime.sessions.begin() as session:
+        return {role: create_user(session, f"{role}@example.com", role, PASSWORD).email
+                for role in ("admin", "write", "read")}
 
 
 @pytest.fixture
-def as_role(app, tokens):
-    return lambda role: Browser(app.test_client()).sign_in(tokens[role])
+def browser(app, people):
+    return Browser(app.test_client()).sign_in(people["admin"])
+
+
+@pytest.fixture
+def as_role(app, people):
+    return lambda role: Browser(app.test_client()).sign_in(people[role])

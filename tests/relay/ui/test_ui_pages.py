@@ -28,14 +28,16 @@ def test_pages_need_sign_in(client):
         assert resp.status_code == 302 and "/ui/sign-in" in resp.headers["Location"], page
 
 
-def test_sign_in_rejects_bad_and_intake_tokens(app, tokens):
+def test_sign_in_rejects_wrong_passwords_and_records_it(app, people, runtime):
+    from relay.models import AuditEntry
     from tests.relay.ui.conftest import Browser
 
     b = Browser(app.test_client())
     b.get("/ui/sign-in")
-    for token in ("nope", tokens["intake"]):
-        resp = b.post("/ui/sign-in", {"token": token})
-        assert resp.status_code == 401 and "not valid" in resp.text
+    resp = b.post("/ui/sign-in", {"email": people["admin"], "password": "wrong password!"})
+    assert resp.status_code == 401 and "wrong e-mail or password" in resp.text
+    with runtime.sessions() as session:
+        assert "user.login_failed" in session.scalars(select(AuditEntry.type)).all()
 
 
 def test_every_page_renders_for_admin(browser):
@@ -78,7 +80,8 @@ def test_editor_creates_validates_and_masks(browser, runtime):
     assert "hunter2-very-secret" not in page and "**********" in page
     # Saving again with the mask keeps the stored password.
     again = browser.post(f"/ui/webhooks/{hook.uuid}", editor_form("https://ci.example.com/build2",
-                                                                   **{"cfg.password": "**********", "cfg.username": "bot"}))
+                                                                   **{"cfg.password": "**********",
+                                                                      "cfg.username": "bot"}))
     assert again.status_code == 302
     with runtime.sessions() as session:
         stored = session.get(Webhook, hook.uuid)
@@ -187,10 +190,40 @@ def test_about_shows_version_and_broker_json(browser):
     assert doc["request"]["headers"]["Authorization"].startswith("Bearer prt_")
 
 
-def test_sign_in_redirect_stays_on_site(app, tokens):
-    from tests.relay.ui.conftest import Browser
+def test_sign_in_redirect_stays_on_site(app, people):
+    from tests.relay.ui.conftest import PASSWORD, Browser
 
     b = Browser(app.test_client())
     b.get("/ui/sign-in")
-    resp = b.post("/ui/sign-in", {"token": tokens["read"], "next": "//evil.example.com/"})
+    resp = b.post("/ui/sign-in", {"email": people["read"], "password": PASSWORD, "next": "//evil.example.com/"})
     assert resp.headers["Location"] == "/ui/"
+
+
+def test_every_action_lands_in_the_audit_log(browser, runtime, httpserver):
+    from relay.models import AuditEntry
+
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    browser.get("/ui/secrets")
+    browser.post("/ui/secrets", {"name": "Tok", "value": "secret-value-123"})
+    browser.get("/ui/webhooks/new")
+    assert browser.post("/ui/webhooks/new", editor_form(httpserver.url_for("/hook"))).status_code == 302
+    browser.post("/ui/webhooks/test", editor_form(httpserver.url_for("/hook")))
+    browser.post("/ui/tokens", {"name": "t", "role": "read"})
+    browser.post("/ui/users", {"email": "new@example.com", "role": "read", "password": "another long password"})
+    page = browser.get("/ui/audit").text
+    with runtime.sessions() as session:
+        types = set(session.scalars(select(AuditEntry.type)))
+    for kind in ("user.login", "secret.created", "webhook.created", "webhook.executed", "token.created",
+                 "user.created"):
+        assert kind in types and kind in page, kind
+    assert "secret-value-123" not in page
+
+
+def test_role_denial_is_an_html_page_and_audited(as_role, runtime):
+    from relay.models import AuditEntry
+
+    writer = as_role("write")
+    resp = writer.get("/ui/users")
+    assert resp.status_code == 403 and resp.mimetype == "text/html"
+    with runtime.sessions() as session:
+        assert "auth.denied" in session.scalars(select(AuditEntry.type)).all()
