@@ -25,8 +25,6 @@ class Edge:
     state: str
     colour: str
     path: str
-    label_x: float
-    label_y: float
 
 
 @dataclass(frozen=True)
@@ -71,12 +69,10 @@ def layout(pairs: list[tuple[str, str, str]]) -> Picture:
         if x2 <= x1:  # same column (a cycle was cut, or a self-dependency): loop around the right side
             bend = x1 + 50
             path = f"M{x1:.0f},{y1:.0f} C{bend:.0f},{y1:.0f} {bend:.0f},{y2:.0f} {b.x + NODE_W:.0f},{y2:.0f}"
-            lx, ly = bend - 10, (y1 + y2) / 2
         else:
             mid = (x1 + x2) / 2
             path = f"M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2 - 6:.0f},{y2:.0f}"
-            lx, ly = mid, (y1 + y2) / 2 - 4
-        edges.append(Edge(consumer, provider, state, COLOURS.get(state, COLOURS["unknown"]), path, lx, ly))
+        edges.append(Edge(consumer, provider, state, COLOURS.get(state, COLOURS["unknown"]), path))
     width = MARGIN * 2 + (max(columns, default=0) + 1) * NODE_W + max(columns, default=0) * COL_GAP + 60
     height = MARGIN * 2 + max((len(m) for m in columns.values()), default=1) * (NODE_H + ROW_GAP)
     return Picture(width, height, list(nodes.values()), edges)

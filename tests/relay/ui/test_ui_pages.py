@@ -227,3 +227,24 @@ def test_role_denial_is_an_html_page_and_audited(as_role, runtime):
     assert resp.status_code == 403 and resp.mimetype == "text/html"
     with runtime.sessions() as session:
         assert "auth.denied" in session.scalars(select(AuditEntry.type)).all()
+
+
+def test_network_layout_points_every_edge_right_and_survives_cycles():
+    from relay.ui.network import COLOURS, layout
+
+    picture = layout([("web", "orders", "verified"), ("orders", "payments", "failed"), ("mobile", "orders", "changed"),
+                      ("a", "b", "unknown"), ("b", "a", "verified"), ("self", "self", "verified")])
+    x = {n.name: n.x for n in picture.nodes}
+    assert x["web"] < x["orders"] < x["payments"] and x["mobile"] < x["orders"]
+    assert {e.colour for e in picture.edges} == set(COLOURS.values())
+    assert len(picture.nodes) == 7 and picture.width > 0 and picture.height > 0
+
+
+def test_network_svg_escapes_names(browser, runtime):
+    from relay.models import PairStateRow
+
+    with runtime.sessions.begin() as session:
+        session.add(PairStateRow(consumer='<script>"x"</script>', provider="p&q", consumer_tag="", provider_tag="",
+                                 last_event_name=""))
+    svg = browser.get("/ui/network.svg").text
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "p&amp;q" in svg
