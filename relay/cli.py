@@ -175,5 +175,27 @@ def broker_webhook(relay_url: str, token: str | None, broker_url: str | None, br
     click.echo(f"created {resp.headers.get('Location') or resp.json().get('_links', {}).get('self', {}).get('href')}")
 
 
+@main.group()
+def webhooks() -> None:
+    """Webhook helpers."""
+
+
+@webhooks.command("presets")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def webhooks_presets(as_json: bool) -> None:
+    """List the ready-made `request` webhooks; create one with POST /webhooks {"preset": NAME, ...params}."""
+    from integrations.presets import list_presets
+
+    items = list_presets()
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    for item in items:
+        params = ", ".join(f"{k}{'' if v['required'] and v['default'] is None else '?'}"
+                           for k, v in item["params"].items())
+        click.echo(f"{item['name']:<28} {item['title']}\n{'':<28} events: {', '.join(item['events'])}; "
+                   f"params: {params}")
+
+
 if __name__ == "__main__":
     main()
