@@ -80,11 +80,19 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run one RQ worker with the scheduler and the sweeper."""
+    import redis
+
     from workers import worker as rq_worker
 
     runtime = _runtime()
     _logging(runtime.settings)
-    rq_worker.run(runtime, burst=burst)
+    if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
+        raise Fail("RELAY_REDIS_URL is not set and no embedded Redis is running in "
+                   f"{runtime.settings.data_dir}: set RELAY_REDIS_URL, or use `pact-relay serve`")
+    try:
+        rq_worker.run(runtime, burst=burst)
+    except redis.exceptions.ConnectionError as exc:
+        raise Fail(f"cannot reach Redis: {exc}") from None
 
 
 @main.group()
