@@ -96,3 +96,26 @@ def test_broker_rejection_is_reported(env, httpserver):
     result = run(env, "broker-webhook", "--relay-url", "https://r", "--token", "t", "--broker-url",
                  httpserver.url_for("/"))
     assert result.exit_code == 1 and "the broker answered HTTP 401" in result.output
+
+
+def test_worker_without_redis_says_how_to_fix_it(env):
+    result = run(env, "worker", "--burst")
+    assert result.exit_code == 1 and "RELAY_REDIS_URL is not set" in result.output
+
+
+def test_worker_with_unreachable_redis_is_one_line(env):
+    result = run({**env, "RELAY_REDIS_URL": "redis://127.0.0.1:1/0"}, "worker", "--burst")
+    assert result.exit_code == 1 and result.output.startswith("Error: cannot reach Redis")
+
+
+def test_worker_burst_drains_the_queue(env, redis_url, api, httpserver):
+    from tests.conftest import sample_event
+
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    api.post("/webhooks", json={"events": [{"name": "contract_published"}],
+                                "request": {"method": "POST", "url": httpserver.url_for("/hook")}})
+    api.post("/events", json=sample_event("contract_published"))
+    result = run({**env, "RELAY_REDIS_URL": redis_url, "RELAY_ALLOW_PRIVATE_NETWORKS": "true",
+                  "RELAY_ENCRYPTION_KEYS": "MpMLmDCCjBk0zXW-ZDRCt09wZJ2Zc7Vfaj0b-RDt5gA="}, "worker", "--burst")
+    assert result.exit_code == 0, result.output
+    assert len(httpserver.log) == 1
