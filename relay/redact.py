@@ -22,14 +22,17 @@ def is_sensitive_header(name: str) -> bool:
 
 
 class Redactor:
-    """Replaces every known secret value, in its plain, URL-, JSON- and base64-encoded spellings."""
+    """Replaces every known secret value, in its plain, URL-, JSON- (once or twice) and base64-encoded spellings."""
 
     def __init__(self, values: Iterable[str] = ()):
         forms: set[str] = set()
         for value in values:
             if not value or len(value) < MIN_SECRET_LENGTH:
                 continue
-            forms.update({value, quote_plus(value, safe=""), quote(value, safe=""), json.dumps(value)[1:-1],
+            escaped = json.dumps(value)[1:-1]
+            # Servers and libraries echo URLs back with "/" left unencoded, and JSON bodies inside JSON.
+            forms.update({value, quote_plus(value, safe=""), quote(value, safe=""), quote_plus(value, safe="/"),
+                          quote(value), escaped, json.dumps(escaped)[1:-1],
                           base64.b64encode(value.encode()).decode().rstrip("=")})
         self._pattern = (re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
                          if forms else None)

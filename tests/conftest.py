@@ -179,3 +179,37 @@ def drain(runtime):
                      serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
 
     return run
+
+
+@pytest.fixture
+def cli(settings):
+    """Run `pact-relay ...` in-process against the test database: cli("tokens", "list", input=...)."""
+    from click.testing import CliRunner
+
+    from relay.cli import main
+
+    env = {"RELAY_DATABASE_URL": settings.database_url, "RELAY_REDIS_URL": settings.redis_url,
+           "RELAY_SECRET_KEY": settings.secret_key, "RELAY_ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
+           "RELAY_DATA_DIR": str(settings.data_dir)}
+
+    def run(*args, input=None, keys=None, **extra_env):
+        runner = CliRunner()
+        environment = {**env, **extra_env}
+        if keys is not None:
+            environment["RELAY_ENCRYPTION_KEYS"] = keys
+        return runner.invoke(main, list(args), input=input, env=environment, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def make_user(runtime):
+    """Create a web UI user directly: make_user("a@example.com", "admin", "a long password")."""
+    from relay.users import create_user
+
+    def make(email: str, role: str = "admin", password: str = "correct horse battery") -> str:
+        with runtime.sessions.begin() as session:
+            create_user(session, email, role, password)
+        return password
+
+    return make
