@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import timedelta
 
+import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from relay import events, pairstore
+from relay.config import Settings
+from relay.db import MIGRATIONS, make_engine
 from relay.models import Base, PairStateRow, utcnow
 from relay.pairstate import PairKey, keys_for, status
-from tests.conftest import SAMPLE_SHA, pact_event
+from tests.conftest import PG_ADMIN_URL, SAMPLE_SHA, TEST_KEYS, pact_event
 
 C, P = "Matching Service", "Animal Profile Service"
 
@@ -151,3 +157,40 @@ def test_migration_matches_the_models(runtime):
         assert compare_metadata(context, Base.metadata) == []
         indexes = {i["name"] for i in inspect(conn).get_indexes("pair_states")}
         assert "ix_pair_states_provider" in indexes
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"relay_migrations_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migration_0002_goes_down_and_up(empty_database):
+    settings = Settings.from_env({}, database_url=empty_database, secret_key="x", encryption_keys=TEST_KEYS)
+    engine = make_engine(settings)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+
+    def alembic(action, revision):
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            action(config, revision)
+
+    try:
+        alembic(command.upgrade, "head")
+        assert "pair_states" in inspect(engine).get_table_names()
+        alembic(command.downgrade, "0001")
+        assert "pair_states" not in inspect(engine).get_table_names()
+        assert "events" in inspect(engine).get_table_names()
+        alembic(command.upgrade, "head")
+        assert "pair_states" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
