@@ -174,7 +174,11 @@ def _render(left: str, message: str, colour: str) -> str:
 
 def badge_json(left: str, state: str) -> str:
     """The JSON twin of a badge, in the shields.io endpoint schema so it can also feed a shields badge."""
-    state = state if state in COLOURS else "unknown"
+    return _json(str(left)[:MAX_INPUT_CHARS], state if state in COLOURS else "unknown")
+
+
+@lru_cache(maxsize=4096)
+def _json(left: str, state: str) -> str:
     return json.dumps(
         {"schemaVersion": 1, "label": fit_text(left) or "pact", "message": state, "color": COLOUR_NAMES[state]},
         ensure_ascii=False, separators=(",", ":"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
@@ -47,8 +48,8 @@ class BadgeRef:
 
     def signed_value(self) -> bytes:
         # Names, not their encoding, are signed: '%20' and ' ', 'badge' and 'badge.svg' share one signature.
-        parts = (self.kind, self.consumer, self.provider, self.consumer_tag, self.provider_tag)
-        return "\x00".join(parts).encode("utf-8", "surrogatepass")
+        parts = [self.kind, self.consumer, self.provider, self.consumer_tag, self.provider_tag]
+        return json.dumps(parts).encode()  # unambiguous whatever the names hold
 
 
 def _segment(name: str) -> str:

@@ -361,6 +361,48 @@ def audit_verify() -> None:
     click.echo(f"audit log intact: {verdict.entries} entries, head {verdict.head}")
 
 
+@main.group()
+def badges() -> None:
+    """README verification badges."""
+
+
+@badges.command("url")
+@click.option("--consumer", required=True)
+@click.option("--provider", required=True)
+@click.option("--tag", help="Badge of the latest pact with this consumer tag or branch.")
+@click.option("--provider-tag", help="With --tag: the matrix badge for this provider tag or branch.")
+@click.option("--untagged", is_flag=True, help="Badge of the latest pact without any consumer tag.")
+@click.option("--label", type=click.Choice(["consumer", "provider"]), help="Show only this side's name.")
+@click.option("--initials", is_flag=True, help="Abbreviate names to their initials.")
+def badges_url(consumer: str, provider: str, tag: str | None, provider_tag: str | None, untagged: bool,
+               label: str | None, initials: bool) -> None:
+    """Print a badge's URL under RELAY_PUBLIC_URL, signed when RELAY_PRIVATE_BADGES is on."""
+    from relay import badgeurls
+    from relay.pairstate import PairKey
+    from relay.pairstore import storable
+
+    if provider_tag and not tag:
+        raise Fail("--provider-tag needs --tag (a matrix badge names both tags)")
+    if untagged and tag:
+        raise Fail("--untagged and --tag exclude each other")
+    for option, value in (("--consumer", consumer), ("--provider", provider), ("--tag", tag),
+                          ("--provider-tag", provider_tag)):
+        if value is not None and not value.strip():
+            raise Fail(f"{option} must not be empty")
+    if not storable(PairKey(consumer, provider, tag or "", provider_tag or "")):
+        raise Fail("names and tags must be at most 255 characters (2000 bytes together) without NUL")
+    kind = "matrix" if provider_tag else "tag" if tag else "untagged" if untagged else "latest"
+    ref = badgeurls.BadgeRef(kind, consumer, provider, tag or "", provider_tag or "")
+    settings = _settings()
+    if settings.private_badges:
+        try:
+            settings = settings.with_generated_keys()
+        except ConfigError as exc:
+            raise Fail(str(exc)) from None
+    key = settings.secret_key if settings.private_badges else None
+    click.echo(badgeurls.url(settings.public_url, ref, key, label, initials))
+
+
 def broker_webhook_json(relay_url: str, token: str) -> dict:
     from relay.events import EVENT_NAMES
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, fields
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Connection, bindparam, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -106,26 +106,30 @@ def record(session: Session, event: Event) -> None:
                     setattr(row, name, value)
 
 
-def load(session: Session, keys: list[PairKey]) -> dict[PairKey, PairState]:
-    """The stored states of these keys of one pair; missing keys are absent."""
-    keys = [k for k in keys if storable(k)]
-    if not keys:
-        return {}
-    c = PairStateRow
-    rows = session.scalars(select(c).where(
-        c.consumer == keys[0].consumer, c.provider == keys[0].provider,
-        tuple_(c.consumer_tag, c.provider_tag).in_([(k.consumer_tag, k.provider_tag) for k in keys])))
-    return {PairKey(r.consumer, r.provider, r.consumer_tag, r.provider_tag): to_state(r) for r in rows}
+_TABLE = PairStateRow.__table__
+# One statement for every badge kind: the content row (provider_tag '') and, for a matrix badge, its matrix row.
+# Built once: badges are the hottest read, and building a select costs more than running it.
+_BADGE_ROWS = select(*_TABLE.c[FIELDS]).where(
+    _TABLE.c.consumer == bindparam("consumer"), _TABLE.c.provider == bindparam("provider"),
+    _TABLE.c.consumer_tag == bindparam("consumer_tag"),
+    or_(_TABLE.c.provider_tag == "", _TABLE.c.provider_tag == bindparam("provider_tag")))
 
 
-def badge_state(session: Session, content_key: PairKey, matrix_key: PairKey | None = None) -> PairState | None:
+def badge_state(bind: Session | Connection, content_key: PairKey,
+                matrix_key: PairKey | None = None) -> PairState | None:
     """The state a badge shows: a content row, or for a matrix badge its content row judged by the matrix row."""
-    states = load(session, [content_key] + ([matrix_key] if matrix_key else []))
-    if matrix_key is None:
-        return states.get(content_key)
-    if matrix_key not in states:
+    if not storable(matrix_key or content_key):
         return None
-    return combine(states.get(content_key) or new_state(content_key), states[matrix_key])
+    if matrix_key is not None and (not matrix_key.provider_tag or matrix_key[:3] != content_key[:3]):
+        return None
+    params = {"consumer": content_key.consumer, "provider": content_key.provider,
+              "consumer_tag": content_key.consumer_tag, "provider_tag": matrix_key.provider_tag if matrix_key else ""}
+    states = {s.provider_tag: s for s in (PairState(**row._mapping) for row in bind.execute(_BADGE_ROWS, params))}
+    if matrix_key is None:
+        return states.get("")
+    if matrix_key.provider_tag not in states:
+        return None
+    return combine(states.get("") or new_state(content_key), states[matrix_key.provider_tag])
 
 
 def pairs(session: Session, consumer: str | None = None, provider: str | None = None,

@@ -213,3 +213,17 @@ def make_user(runtime):
         return password
 
     return make
+
+
+SAMPLE_SHA = "5d445a4612743728dfd99ccd4210423c052bb9db"
+
+
+def pact_event(name: str, sha: str = SAMPLE_SHA, n: int | None = None, **overrides: str) -> dict[str, str]:
+    """A sample event rewritten for pact content `sha` and (for verifications) result number `n`."""
+    variables = sample_event(name)
+    variables["pactUrl"] = variables["pactUrl"].replace(SAMPLE_SHA, sha)
+    if variables["verificationResultUrl"]:
+        url = variables["verificationResultUrl"].replace(SAMPLE_SHA, sha)
+        variables["verificationResultUrl"] = url.rsplit("/", 1)[0] + f"/{n if n is not None else 1}"
+    variables.update(overrides)
+    return variables

@@ -8,7 +8,8 @@ from flask import Blueprint, Response, request
 from werkzeug.routing import BaseConverter
 
 from relay import badges, badgeurls, pairstore
-from relay.api import db, runtime
+from relay.api import runtime
+from relay.db import read_connection
 from relay.pairstate import status
 
 bp = Blueprint("badges", __name__)
@@ -56,7 +57,8 @@ def badge(_rest: str):
                 return _json({"errors": {"sig": [f"{message}: private badges need the signed URL that "
                                                   "`pact-relay badges url` or GET /status gives"]}}, 403)
             return _cached(badges.render_notice(left, message), SVG, 403)
-    state = status(pairstore.badge_state(db(), ref.content_key(), ref.matrix_key()))
+    with read_connection(runtime().engine) as conn:
+        state = status(pairstore.badge_state(conn, ref.content_key(), ref.matrix_key()))
     if wants_json:
         return _cached(badges.badge_json(left, state), JSON)
     return _cached(badges.render_badge(left, state), SVG)

@@ -90,6 +90,12 @@ def test_test_events_are_never_deduplicated(api, runtime):
      "buildUrl", "must be a string, not an array"),
     ({"eventName": None, "consumerName": "a", "providerName": "b"}, "eventName", "not null"),
     (b"\xff\xfe", "body", "is not valid JSON"),
+    (b'{"eventName": "contract_published", "consumerName": "a\\u0000b", "providerName": "b"}', "consumerName",
+     "without NUL"),
+    (b'{"eventName": "contract_published", "consumerName": "a", "providerName": "\\ud800"}', "providerName",
+     "valid Unicode"),
+    (b'{"eventName": "contract_published", "consumerName": "a", "providerName": "b", "pactUrl": "\\udfff"}',
+     "pactUrl", "valid Unicode"),
     (b"[" * 100000 + b"]" * 100000, "body", "is not valid JSON"),
 ])
 def test_bad_input_is_400_with_the_field_and_stores_nothing(api, runtime, body, field, message):
