@@ -37,7 +37,46 @@ RULES = {
     ("DELETE", "/tokens/<int:token_id>"): "admin",
     ("POST", "/tokens/<int:token_id>/revoke"): "admin",
     ("GET", "/audit"): "admin",
+    ("GET", "/webhooks/presets"): "read",
+    ("GET", "/status"): "read",
+    ("GET", "/pacts/provider/<rest:_rest>"): "public",
+    ("GET", "/matrix/provider/<rest:_rest>"): "public",
+    # The web UI: "ui:<permission>" pages need a signed-in user whose role grants it; tokens never open them.
+    ("GET", "/"): "public",
+    ("GET", "/ui/static/<path:filename>"): "public",
+    ("GET", "/ui/sign-in"): "public",
+    ("POST", "/ui/sign-in"): "public",
+    ("POST", "/ui/sign-out"): "public",
+    ("GET", "/ui/"): "ui:read",
+    ("GET", "/ui/pair"): "ui:read",
+    ("GET", "/ui/network"): "ui:read",
+    ("GET", "/ui/network.svg"): "ui:read",
+    ("GET", "/ui/webhooks"): "ui:read",
+    ("GET", "/ui/webhooks/new"): "ui:write",
+    ("POST", "/ui/webhooks/new"): "ui:write",
+    ("POST", "/ui/webhooks/test"): "ui:write",
+    ("GET", "/ui/webhooks/<uuid>"): "ui:read",
+    ("POST", "/ui/webhooks/<uuid>"): "ui:write",
+    ("POST", "/ui/webhooks/<uuid>/delete"): "ui:write",
+    ("GET", "/ui/deliveries"): "ui:read",
+    ("GET", "/ui/deliveries/<delivery_id>"): "ui:read",
+    ("POST", "/ui/deliveries/<delivery_id>/replay"): "ui:write",
+    ("GET", "/ui/secrets"): "ui:read",
+    ("POST", "/ui/secrets"): "ui:write",
+    ("POST", "/ui/secrets/<name>/delete"): "ui:write",
+    ("GET", "/ui/tokens"): "ui:admin",
+    ("POST", "/ui/tokens"): "ui:admin",
+    ("POST", "/ui/tokens/<int:token_id>/revoke"): "ui:admin",
+    ("GET", "/ui/users"): "ui:admin",
+    ("POST", "/ui/users"): "ui:admin",
+    ("POST", "/ui/users/<int:user_id>/disable"): "ui:admin",
+    ("POST", "/ui/users/<int:user_id>/enable"): "ui:admin",
+    ("GET", "/ui/audit"): "ui:admin",
+    ("GET", "/ui/about"): "ui:read",
+    ("POST", "/ui/about/intake-token"): "ui:admin",
 }
+# Without a session a page redirects to the sign-in form (GET) or is refused (POST: no CSRF token, or 401).
+UI_CLOSED = (302, 400, 401)
 ROLES = ("admin", "write", "read", "intake")
 DENIED = (401, 403)
 
@@ -69,6 +108,8 @@ def test_every_guarded_view_declares_its_guard(app):
         view = app.view_functions[rule.endpoint]
         if expected == "public":
             assert not hasattr(view, "relay_permission"), rule.rule
+        elif expected.startswith("ui:"):
+            assert view.relay_login and view.relay_permission == expected[3:], rule.rule
         elif expected == "session":
             assert getattr(view, "relay_login", False), rule.rule
         else:
@@ -82,12 +123,16 @@ def test_every_route_with_every_role(app, client, tokens):
         anonymous = call(client, method, path).status_code
         if expected == "public":
             assert anonymous not in DENIED, (method, path)
+        elif expected.startswith("ui:"):
+            assert anonymous in UI_CLOSED, (method, path, anonymous)
         else:
             assert anonymous == 401, (method, path, anonymous)
         for role in ROLES:
             status = call(client, method, path, {"Authorization": f"Bearer {tokens[role]}"}).status_code
             if expected == "public":
                 assert status not in DENIED, (role, method, path, status)
+            elif expected.startswith("ui:"):
+                assert status in UI_CLOSED, (role, method, path, status)
             elif expected == "session":
                 assert status == 401, (role, method, path, status)
             elif expected in GRANTS[role]:
@@ -103,10 +148,13 @@ def test_a_session_opens_ui_routes_only(app, client, make_user, user_role):
     csrf = {"X-CSRF-Token": signed_in.json["csrfToken"]}
     for method, rule in routes(app):
         expected = RULES[(method, rule.rule)]
-        if (method, rule.rule) == ("POST", "/logout"):
+        if (method, rule.rule) in (("POST", "/logout"), ("POST", "/ui/sign-out")):
             continue
         status = call(client, method, concrete(rule), csrf).status_code
-        if expected == "session":
+        if expected.startswith("ui:"):
+            wanted = expected[3:] in GRANTS[user_role]
+            assert (status not in DENIED) if wanted else status == 403, (user_role, method, rule.rule, status)
+        elif expected == "session":
             assert status not in DENIED, (method, rule.rule, status)
         elif expected != "public":
             # The JSON API takes tokens only: a session cookie (a CSRF risk) never authorizes it.

@@ -84,7 +84,8 @@ def user_create():
     return redirect(url_for("ui.users_list"))
 
 
-@bp.post("/users/<int:user_id>/<any(disable, enable):action>")
+@bp.post("/users/<int:user_id>/disable", defaults={"action": "disable"})
+@bp.post("/users/<int:user_id>/enable", defaults={"action": "enable"})
 @access.login_required("admin")
 def user_toggle(user_id: int, action: str):
     session = db()
