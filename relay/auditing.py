@@ -29,6 +29,20 @@ CHANGES = {
     "deliveries.replay": "delivery.replayed",
     "sessions.login": "user.login",
     "sessions.logout": "user.logout",
+    # The web UI's forms; their views record the precise entry themselves, like the API's.
+    "ui.sign_in": "user.login",
+    "ui.sign_out": "user.logout",
+    "ui.webhook_save": "webhook.saved",
+    "ui.webhook_test": "webhook.executed",
+    "ui.webhook_delete": "webhook.deleted",
+    "ui.delivery_replay": "delivery.replayed",
+    "ui.secret_save": "secret.saved",
+    "ui.secret_delete": "secret.deleted",
+    "ui.token_create": "token.created",
+    "ui.token_revoke": "token.revoked",
+    "ui.user_create": "user.created",
+    "ui.user_toggle": "user.updated",
+    "ui.about_intake_token": "token.created",
 }
 # Changing endpoints deliberately left out, with the reason.
 UNAUDITED = {
