@@ -83,11 +83,19 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run one RQ worker with the scheduler and the sweeper."""
+    import redis
+
     from workers import worker as rq_worker
 
     runtime = _runtime()
     _logging(runtime.settings)
-    rq_worker.run(runtime, burst=burst)
+    if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
+        raise Fail("RELAY_REDIS_URL is not set and no embedded Redis is running in "
+                   f"{runtime.settings.data_dir}: set RELAY_REDIS_URL, or use `pact-relay serve`")
+    try:
+        rq_worker.run(runtime, burst=burst)
+    except redis.exceptions.ConnectionError as exc:
+        raise Fail(f"cannot reach Redis: {exc}") from None
 
 
 @main.group()
@@ -420,6 +428,28 @@ def broker_webhook(relay_url: str, token: str | None, broker_url: str | None, br
     if resp.status_code >= 300:
         raise Fail(f"the broker answered HTTP {resp.status_code}: {resp.text[:300]}")
     click.echo(f"created {resp.headers.get('Location') or resp.json().get('_links', {}).get('self', {}).get('href')}")
+
+
+@main.group()
+def webhooks() -> None:
+    """Webhook helpers."""
+
+
+@webhooks.command("presets")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def webhooks_presets(as_json: bool) -> None:
+    """List the ready-made `request` webhooks; create one with POST /webhooks {"preset": NAME, ...params}."""
+    from integrations.presets import list_presets
+
+    items = list_presets()
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    for item in items:
+        params = ", ".join(f"{k}{'' if v['required'] and v['default'] is None else '?'}"
+                           for k, v in item["params"].items())
+        click.echo(f"{item['name']:<28} {item['title']}\n{'':<28} events: {', '.join(item['events'])}; "
+                   f"params: {params}")
 
 
 if __name__ == "__main__":

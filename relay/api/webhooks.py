@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import select
 
+from integrations import presets
 from relay import deliveries, webhooks
 from relay.api import base_url, db, json_body, limit_arg, runtime
 from relay.auditing import record
@@ -58,10 +59,29 @@ def index():
     return jsonify(webhooks.listing(hooks, base_url()))
 
 
+@bp.get("/webhooks/presets")
+@require("read")
+def preset_list():
+    return jsonify({"presets": presets.list_presets()})
+
+
+def _expand_preset(doc):
+    """`{"preset": NAME, ...params}` becomes the preset's webhook JSON; anything else passes through."""
+    if not isinstance(doc, dict) or "preset" not in doc:
+        return doc
+    params = {k: v for k, v in doc.items() if k != "preset"}
+    if not isinstance(doc["preset"], str):
+        raise PayloadError.one("preset", "must be a preset name")
+    try:
+        return presets.expand(doc["preset"], params)
+    except presets.PresetError as exc:
+        raise PayloadError(exc.errors) from None
+
+
 @bp.post("/webhooks")
 @require("write")
 def create():
-    values, signing_secret = _validated(json_body(), None)
+    values, signing_secret = _validated(_expand_preset(json_body()), None)
     hook = Webhook(uuid=webhooks.new_uuid())
     webhooks.apply(hook, values)
     session = db()

@@ -159,3 +159,28 @@ def test_redis_down_still_stores_the_event(tmp_path, database_url):
     resp = client.post("/events", json=sample_event("contract_published"), headers=headers)
     assert resp.status_code == 202 and resp.json["deliveries"] == 1
     runtime.engine.dispose()
+
+
+@pytest.mark.parametrize("filters,expected", [
+    ({}, 1),
+    ({"consumer": {"name": "Matching Service"}}, 1),
+    ({"consumer": {"name": "Other"}}, 0),
+    ({"provider": {"name": "Animal Profile Service"}}, 1),
+    ({"consumer": {"label": "web"}}, 1),
+    ({"consumer": {"label": "mobile"}}, 0),
+    ({"provider": {"label": "web"}}, 0),
+    ({"enabled": False}, 0),
+])
+def test_webhooks_match_by_name_label_and_enabled(api, filters, expected):
+    doc = {"events": [{"name": "provider_verification_failed"}],
+           "request": {"method": "POST", "url": "http://127.0.0.1:9/"}, **filters}
+    assert api.post("/webhooks", json=doc).status_code == 201
+    assert post_event(api, sample_event("provider_verification_failed")).json["deliveries"] == expected
+
+
+def test_one_event_fans_out_to_every_matching_webhook(api, runtime):
+    for _ in range(25):
+        api.post("/webhooks", json={"events": [{"name": "contract_published"}],
+                                    "request": {"method": "POST", "url": "http://127.0.0.1:9/"}})
+    assert post_event(api, sample_event("contract_published")).json["deliveries"] == 25
+    assert runtime.redis.llen(f"rq:queue:{runtime.settings.queue_name}") == 25
