@@ -193,7 +193,8 @@ def _cli_actor():
 def _audit(session, type: str, **payload) -> None:
     from relay import audit
 
-    audit.append(session, type, _cli_actor(), payload, audit.Origin(method="CLI", path=" ".join(sys.argv[1:3])))
+    command = click.get_current_context().command_path
+    audit.append(session, type, _cli_actor(), payload, audit.Origin(method="CLI", path=command))
 
 
 def _when(value: datetime | None) -> str:
@@ -324,6 +325,24 @@ def users_create(email: str, role: str, password_stdin: bool) -> None:
     except ValueError as exc:
         raise Fail(str(exc)) from None
     click.echo(f"created {role} user {user.email}")
+
+
+@users.command("disable")
+@click.argument("email")
+def users_disable(email: str) -> None:
+    """Stop a user signing in and end their sessions (the row stays for the audit log)."""
+    from relay import users as people
+    from relay.models import utcnow
+
+    runtime = _migrated_runtime()
+    with runtime.sessions.begin() as session:
+        user = people.find_user(session, email)
+        if user is None:
+            raise Fail(f"no user {email[:254]}")
+        user.disabled_at = user.disabled_at or utcnow()
+        user.session_epoch += 1
+        _audit(session, "user.disabled", email=user.email)
+    click.echo(f"disabled {user.email}")
 
 
 @users.command("list")

@@ -17,6 +17,7 @@ RULES = {
     ("GET", "/session"): "session",
     ("POST", "/events"): "intake",
     ("GET", "/webhooks"): "read",
+    ("GET", "/webhooks/presets"): "read",
     ("POST", "/webhooks"): "write",
     ("GET", "/webhooks/<uuid>"): "read",
     ("PUT", "/webhooks/<uuid>"): "write",

@@ -67,3 +67,17 @@ def test_set_password_ends_sessions(cli, runtime):
         users.set_password(user, "another long password")
     user = stored(runtime, "a@example.com")
     assert user.session_epoch == 1 and users.check_password(user, "another long password")
+
+
+def test_disable_blocks_sign_in_and_is_audited(cli, client, runtime):
+    cli("users", "create", "a@example.com", "--role", "admin", "--password-stdin", input="long enough password\n")
+    assert client.post("/login", json={"email": "a@example.com", "password": "long enough password"}).status_code == 200
+    assert cli("users", "disable", "a@example.com").exit_code == 0
+    assert client.get("/session").status_code == 401
+    assert client.post("/login", json={"email": "a@example.com", "password": "long enough password"}).status_code == 401
+    assert cli("users", "disable", "b@example.com").exit_code == 1
+    from relay.models import AuditEntry
+
+    with runtime.sessions() as session:
+        disabled = session.scalar(select(AuditEntry).where(AuditEntry.type == "user.disabled"))
+    assert disabled.actor_type == "cli" and disabled.path.endswith("users disable")
