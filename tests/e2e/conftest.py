@@ -16,6 +16,9 @@ import pytest
 import requests
 
 BIN = str(Path(sys.executable).with_name("pact-relay"))
+# The console script would import the package from wherever it was installed (editable: another checkout);
+# the process tree must run this checkout's code and migrations.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -86,7 +89,9 @@ class Relay:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "RELAY_DATA_DIR": str(data_dir), "RELAY_ALLOW_PRIVATE_NETWORKS": "true",
                     "RELAY_LEASE_SECONDS": "3", "RELAY_SWEEP_INTERVAL": "0.5", "RELAY_SWEEP_GRACE": "0.5",
-                    "RELAY_RETRY_SCHEDULE": "1 1 1 1 1 1", "RELAY_LOG_LEVEL": "WARNING", **extra_env}
+                    "RELAY_RETRY_SCHEDULE": "1 1 1 1 1 1", "RELAY_LOG_LEVEL": "WARNING",
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                    **extra_env}
         if "RELAY_REDIS_URL" not in extra_env:
             self.env.pop("RELAY_REDIS_URL", None)
         self.log = data_dir.parent / f"serve-{self.port}.log"
