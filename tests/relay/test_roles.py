@@ -38,7 +38,6 @@ RULES = {
     ("DELETE", "/tokens/<int:token_id>"): "admin",
     ("POST", "/tokens/<int:token_id>/revoke"): "admin",
     ("GET", "/audit"): "admin",
-    ("GET", "/webhooks/presets"): "read",
     ("GET", "/status"): "read",
     ("GET", "/pacts/provider/<rest:_rest>"): "public",
     ("GET", "/matrix/provider/<rest:_rest>"): "public",
