@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import OperationalError
 
-from relay import events, metrics
+from relay import events, metrics, pairstore
 from relay.api import body_bytes, db, enqueue_now
 from relay.auth import require
 from relay.errors import PayloadError
@@ -27,7 +27,7 @@ def receive():
         _rejected("invalid")
         raise PayloadError.one("Idempotency-Key", "must be 1 to 255 characters")
     try:
-        intake = events.receive(db(), body_bytes(), key)
+        intake = events.receive(db(), body_bytes(), key, on_store=[pairstore.record])
     except PayloadError as exc:
         _rejected("invalid", sorted(exc.errors))
         raise

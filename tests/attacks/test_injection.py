@@ -64,5 +64,5 @@ def test_hostile_values_are_data_never_templates(api, hook, httpserver, drain, v
 def test_nul_characters_are_refused_at_intake(api, hook):
     event = {**sample_event("contract_published"), "consumerName": "a\x00b"}
     resp = api.post("/events", json=event)
-    assert resp.status_code == 400 and resp.json["errors"] == {"consumerName": ["must not contain NUL characters"]}
+    assert resp.status_code == 400 and "NUL" in resp.json["errors"]["consumerName"][0]
     assert api.get("/deliveries").json["deliveries"] == []

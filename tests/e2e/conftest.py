@@ -16,6 +16,8 @@ import pytest
 import requests
 
 BIN = str(Path(sys.executable).with_name("pact-relay"))
+# The console script would import the package from wherever it was installed (editable: another checkout);
+# the process tree must run this checkout's code and migrations.
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -88,7 +90,6 @@ class Relay:
         self.env = {**os.environ, "RELAY_DATA_DIR": str(data_dir), "RELAY_ALLOW_PRIVATE_NETWORKS": "true",
                     "RELAY_LEASE_SECONDS": "3", "RELAY_SWEEP_INTERVAL": "0.5", "RELAY_SWEEP_GRACE": "0.5",
                     "RELAY_RETRY_SCHEDULE": "1 1 1 1 1 1", "RELAY_LOG_LEVEL": "WARNING",
-                    # the checkout under test, not whichever one the editable install points at
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                     **extra_env}
         if "RELAY_REDIS_URL" not in extra_env:

@@ -1,4 +1,4 @@
-"""The `pact-relay` command line: tokens, migrations, the broker webhook, and one-line errors."""
+"""The `pact-relay` command line: tokens, migrations, the broker webhook, badge URLs, and one-line errors."""
 
 import json
 
@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from relay.badgeurls import BadgeRef, parse, verify
 from relay.cli import broker_webhook_json, main
 from relay.models import Token
 from relay.templating import VARIABLES
@@ -96,3 +97,64 @@ def test_broker_rejection_is_reported(env, httpserver):
     result = run(env, "broker-webhook", "--relay-url", "https://r", "--token", "t", "--broker-url",
                  httpserver.url_for("/"))
     assert result.exit_code == 1 and "the broker answered HTTP 401" in result.output
+
+
+def test_worker_without_redis_says_how_to_fix_it(env):
+    result = run(env, "worker", "--burst")
+    assert result.exit_code == 1 and "RELAY_REDIS_URL is not set" in result.output
+
+
+def test_worker_with_unreachable_redis_is_one_line(env):
+    result = run({**env, "RELAY_REDIS_URL": "redis://127.0.0.1:1/0"}, "worker", "--burst")
+    assert result.exit_code == 1 and result.output.startswith("Error: cannot reach Redis")
+
+
+def test_worker_burst_drains_the_queue(env, redis_url, api, httpserver):
+    from tests.conftest import sample_event
+
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    api.post("/webhooks", json={"events": [{"name": "contract_published"}],
+                                "request": {"method": "POST", "url": httpserver.url_for("/hook")}})
+    api.post("/events", json=sample_event("contract_published"))
+    result = run({**env, "RELAY_REDIS_URL": redis_url, "RELAY_ALLOW_PRIVATE_NETWORKS": "true",
+                  "RELAY_ENCRYPTION_KEYS": "MpMLmDCCjBk0zXW-ZDRCt09wZJ2Zc7Vfaj0b-RDt5gA="}, "worker", "--burst")
+    assert result.exit_code == 0, result.output
+    assert len(httpserver.log) == 1
+
+
+def badge_url(tmp_path, *args, **env):
+    environ = {"RELAY_DATA_DIR": str(tmp_path), "RELAY_PUBLIC_URL": "https://relay.example.com/", **env}
+    return CliRunner().invoke(main, ["badges", "url", *args], env=environ)
+
+
+def test_public_badge_url(tmp_path):
+    result = badge_url(tmp_path, "--consumer", "Matching Service", "--provider", "a/b")
+    assert result.exit_code == 0, result.output
+    assert result.output == ("https://relay.example.com/pacts/provider/a%2Fb/consumer/Matching%20Service"
+                             "/latest/badge.svg\n")
+    assert not (tmp_path / "secret.key").exists()
+
+
+@pytest.mark.parametrize(("args", "ref"), [
+    (["--tag", "prod"], BadgeRef("tag", "C", "P", "prod")),
+    (["--untagged"], BadgeRef("untagged", "C", "P")),
+    (["--tag", "prod", "--provider-tag", "main"], BadgeRef("matrix", "C", "P", "prod", "main")),
+])
+def test_private_badge_urls_are_signed(tmp_path, args, ref):
+    result = badge_url(tmp_path, "--consumer", "C", "--provider", "P", *args, "--label", "provider", "--initials",
+                 RELAY_PRIVATE_BADGES="true", RELAY_SECRET_KEY="cli-secret")
+    assert result.exit_code == 0, result.output
+    url = result.output.strip()
+    assert parse(url) == ref and "label=provider&initials=true&sig=" in url and "cli-secret" not in url
+    assert verify("cli-secret", ref, url.rsplit("sig=", 1)[1])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--consumer", "", "--provider", "P"], "--consumer must not be empty"),
+    (["--consumer", "C", "--provider", "P", "--provider-tag", "x"], "--provider-tag needs --tag"),
+    (["--consumer", "C", "--provider", "P", "--tag", "t", "--untagged"], "exclude each other"),
+    (["--consumer", "C" * 300, "--provider", "P"], "at most 255 characters"),
+])
+def test_bad_badge_options_fail_with_one_line(tmp_path, args, message):
+    result = badge_url(tmp_path, *args)
+    assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1
