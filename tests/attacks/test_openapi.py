@@ -51,3 +51,9 @@ def test_api_conforms(case, tokens):
     # the Pact Broker does. Every response must still be documented and match its schema, and none a 500.
     case.call_and_validate(headers={"Authorization": f"Bearer {tokens['admin']}"},
                            excluded_checks=[positive_data_acceptance, negative_data_rejection])
+
+
+def test_presets_is_not_a_webhook_uuid(api):
+    assert api.put("/webhooks/presets", json={}).status_code == 405
+    assert "PUT" not in api.options("/webhooks/presets").headers["Allow"]
+    assert api.get("/webhooks/presets-but-longer-than-16").status_code == 404
