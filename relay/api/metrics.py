@@ -22,3 +22,6 @@ _protected = require("read")(_render)
 @bp.get("/metrics")
 def scrape():
     return _render() if runtime().settings.public_metrics else _protected()
+
+
+scrape.relay_permission = "read"  # what the role rules see; RELAY_PUBLIC_METRICS=true lifts it

@@ -34,7 +34,7 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
 
 
 class Sink:

@@ -94,6 +94,7 @@ def test_database_connections_cut_under_load_recover_without_restart(relay_facto
         time.sleep(OUTAGE / 2)
         proxy.restore()
     sending.join(240)
+    assert not sending.is_alive() and broker.unexpected == []
     assert set(broker.accepted) == set(versions) and len(set(broker.accepted.values())) == 150
     wait_for(lambda: len(deliveries(relay, "succeeded")) == 150, timeout=180, what="all 150 delivered")
     assert versions_arrived(sink) == set(versions)
@@ -122,6 +123,7 @@ def test_real_postgresql_restart_under_load(relay_factory, sink, fresh_pg_url):
         pg_cluster("start")
         wait_for(lambda: _pg_up(), timeout=60, what="PostgreSQL back")
     sending.join(240)
+    assert not sending.is_alive() and broker.unexpected == []
     assert set(broker.accepted) == set(versions) and len(set(broker.accepted.values())) == 100
     wait_for(lambda: len(deliveries(relay, "succeeded")) == 100, timeout=180, what="all 100 delivered")
     assert versions_arrived(sink) == set(versions)

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+from collections import Counter
 
 import pytest
 
@@ -22,7 +23,8 @@ def test_all_workers_killed_and_restarted_under_load(relay_factory, sink):
     sink.behaviour = lambda n, req: (200, 0.05)  # keep sends in flight when the kill lands
     signed_webhook(relay, sink.url + "/hook")
     versions = [f"1.0.{i}" for i in range(150)]
-    sending = Broker(relay).send_many(versions, threads=3)
+    broker = Broker(relay)
+    sending = broker.send_many(versions, threads=3)
     killed = 0
     for after in (20, 80):
         wait_for(lambda a=after: len(sink.requests) >= a, timeout=120, what=f"{after} arrivals")
@@ -30,7 +32,9 @@ def test_all_workers_killed_and_restarted_under_load(relay_factory, sink):
             os.kill(pid, signal.SIGKILL)
             killed += 1
     sending.join(180)
-    wait_for(lambda: len(deliveries(relay, "succeeded")) == 150, timeout=180, what="all 150 delivered")
+    assert not sending.is_alive() and broker.unexpected == [] and set(broker.accepted) == set(versions)
+    wait_for(lambda: len(deliveries(relay, "succeeded")) == 150, timeout=180,
+             what=lambda: f"all 150 delivered; statuses {Counter(d['status'] for d in deliveries(relay))}")
     assert versions_arrived(sink) == set(versions)  # lost: 0
     seen = arrivals(sink)
     assert set(seen) == {d["id"] for d in deliveries(relay)}
@@ -54,7 +58,7 @@ def test_web_server_killed_during_an_intake_burst(relay_factory, sink):
         for worker in [p for p in relay.descendants() if "gunicorn" in cmdline(p)]:
             os.kill(worker, signal.SIGKILL)  # the whole web server dies at once, mid-request
     sending.join(240)
-    assert not sending.is_alive()
+    assert not sending.is_alive() and broker.unexpected == []
     assert set(broker.accepted) == set(versions)
     assert len(set(broker.accepted.values())) == 200  # each body stored once, whatever the retries
     wait_for(lambda: len(deliveries(relay, "succeeded")) == 200, timeout=120, what="all 200 delivered")
