@@ -420,6 +420,37 @@ def badges_url(consumer: str, provider: str, tag: str | None, provider_tag: str 
     click.echo(badgeurls.url(settings.public_url, ref, key, label, initials))
 
 
+@main.command()
+@click.option("-f", "--file", "path", required=True, type=click.File("r"), help="The declaration (YAML).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--prune", is_flag=True, help="Also destroy webhooks and secrets the file does not declare.")
+def apply(path, dry_run: bool, prune: bool) -> None:
+    """Make the relay's webhooks, secrets and tokens match a file; prints the plan first."""
+    from relay import declarative
+
+    runtime = _migrated_runtime()
+    try:
+        doc = declarative.load(path.read())
+        with runtime.sessions() as session:
+            plan = declarative.plan(session, runtime.settings, runtime.vault, doc, os.environ, prune)
+            for change in plan.changes:
+                click.echo(change.line())
+            click.echo(plan.summary())
+            if dry_run or not plan.changes:
+                return
+            for change in plan.changes:
+                change.apply(session)
+                verb = {"add": "created", "change": "updated", "destroy": "deleted"}[change.action]
+                _audit(session, f"{change.kind}.{verb}", name=change.name, source=path.name)
+            session.commit()
+    except declarative.DeclarationError as exc:
+        raise Fail("cannot apply " + path.name + ":\n  " + "\n  ".join(exc.problems)) from None
+    for name, value in plan.created_tokens.items():
+        click.echo(f"token {name}: {value}  (shown once)")
+    click.echo(f"Applied: {plan.count('add')} added, {plan.count('change')} changed, "
+               f"{plan.count('destroy')} destroyed.")
+
+
 def broker_webhook_json(relay_url: str, token: str) -> dict:
     from relay.events import EVENT_NAMES
 
