@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,8 +78,13 @@ def main(argv: list[str] | None = None) -> dict:
         for number in scenarios:
             for db in dbs:
                 print(f"scenario {number} ({SCENARIOS[number].__name__}) on {db} ...", file=sys.stderr, flush=True)
-                with database(db, run_dir, args.pg_admin_url, f"s{number}") as url:
-                    SCENARIOS[number](bench, db, url)
+                try:
+                    with database(db, run_dir, args.pg_admin_url, f"s{number}") as url:
+                        SCENARIOS[number](bench, db, url)
+                except Exception as exc:  # report it in the table and go on with the next scenario
+                    traceback.print_exc()
+                    bench.add(Row(number, SCENARIOS[number].__name__, db, "", "ERROR", "", None,
+                                  notes=f"{type(exc).__name__}: {exc}"[:300]))
     finally:
         bench.close()
     rows = sorted(bench.rows, key=lambda r: (r.scenario, r.db))

@@ -1,4 +1,4 @@
-"""The bare stack under the relay: a JSON-parsing Flask endpoint doing one LPUSH, a static badge, a no-op RQ job."""
+"""The bare stack under the relay: a JSON Flask endpoint doing one LPUSH, a static badge, a no-op RQ job."""
 
 from __future__ import annotations
 

@@ -45,10 +45,16 @@ class Connection(asyncio.Protocol):
         if self.waiter and not self.waiter.done():
             self.waiter.set_result(int(head[9:12]))
 
-    async def request(self, data: bytes) -> int:
+    @property
+    def usable(self) -> bool:
+        return not self.lost.done() and not self.transport.is_closing()
+
+    async def request(self, data: bytes, timeout: float = 60.0) -> int:
+        if not self.usable:  # the server closed it while idle (keep-alive timeout)
+            raise ConnectionError("closed")
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
-        return await self.waiter
+        return await asyncio.wait_for(self.waiter, timeout)
 
 
 class Requests:
@@ -88,11 +94,16 @@ async def closed_loop(spec: dict, reqs: Requests) -> dict:
     async def one_connection():
         conn = await connect(spec)
         while True:
+            if not conn.usable:
+                conn = await connect(spec)
             sent = time.monotonic()
             seq = next(counter, None)
             if sent >= stop_at or seq is None:
                 break
-            status = await conn.request(reqs.build(seq))
+            try:
+                status = await conn.request(reqs.build(seq))
+            except (ConnectionError, TimeoutError):
+                status = 0
             done = time.monotonic()
             if done >= measure_from and done < stop_at:
                 latencies.append(done - sent)
@@ -115,10 +126,17 @@ async def open_loop(spec: dict, reqs: Requests) -> dict:
     tasks = []
 
     async def one(seq: int, due: float):
-        conn = idle.pop() if idle else await connect(spec)
-        status = await conn.request(reqs.build(seq))
+        status = 0
+        for _ in range(3):
+            conn = idle.pop() if idle else await connect(spec)
+            try:
+                status = await conn.request(reqs.build(seq))
+            except (ConnectionError, TimeoutError):
+                conn.transport.close()
+                continue
+            idle.append(conn)
+            break
         records[seq] = (due, time.monotonic(), status)
-        idle.append(conn)
 
     start = time.monotonic() + 0.05
     for seq in range(count):

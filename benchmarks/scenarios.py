@@ -249,7 +249,7 @@ def delivery(bench: Bench, db: str, url: str) -> None:
         peak = [stack.memory(p.pid) for p in relay.workers]
         mem[f"workers_{w}"] = {"idle": idle, "peak": peak, "bare_idle": bare["idle"], "bare_peak": bare["peak"]}
         best = w == max(s.worker_counts)
-        bench.add(Row(2, "delivery", db, f"W={w}", "deliveries/s", round(rate or 0, 1),
+        bench.add(Row(2, "delivery", db, f"W={w}", "deliveries queue → sink", "/s", round(rate or 0, 1),
                       round(bare["rate"] or 0, 1), "≥60% of bare RQ; ≥400/s at best W" if best else "",
                       None, f"{stats['ok']}/{s.deliveries} delivered"))
         relay.stop_workers()
