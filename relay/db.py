@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from relay.config import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "relay_read_only"
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -20,8 +21,7 @@ def make_engine(settings: Settings) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.database_url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of failing.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     url = settings.database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -37,6 +37,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # Writers take the write lock at BEGIN so that they queue on busy_timeout instead of failing; readers that
+    # say so (read_connection) need no lock at all in WAL mode, so badges never wait behind intake.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def read_only(session: Session) -> None:
+    """Make the transaction the session is about to begin a read-only one (no SQLite write lock)."""
+    if not session.in_transaction():
+        session.connection(execution_options={READ_ONLY: True})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, jsonify, request
 
 from relay import events
-from relay.api import db, enqueue_now
+from relay.api import db, enqueue_after_response
 from relay.auth import require
 from relay.errors import PayloadError
 
@@ -24,8 +24,8 @@ def receive():
     if key is not None and not 1 <= len(key) <= 255:
         raise PayloadError.one("Idempotency-Key", "must be 1 to 255 characters")
     intake = events.receive(db(), request.get_data(cache=False), key)
-    if intake.to_enqueue:
-        enqueue_now(intake.to_enqueue)
     log.info("event %s %s: %d deliveries%s", intake.event_id, "repeat" if intake.duplicate else "stored",
              intake.deliveries, "" if not intake.duplicate else " (not re-sent)")
-    return jsonify({"event": intake.event_id, "deliveries": intake.deliveries}), 200 if intake.duplicate else 202
+    response = jsonify({"event": intake.event_id, "deliveries": intake.deliveries})
+    response.status_code = 200 if intake.duplicate else 202
+    return enqueue_after_response(response, intake.to_enqueue)
