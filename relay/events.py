@@ -152,20 +152,22 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
                 seen = session.get(IdempotencyKey, key, with_for_update=True)
                 if seen and seen.created_at > now - DEDUP_WINDOW:
                     return _repeat(session, seen.event_id)
+            # Core INSERTs rather than ORM objects: intake is the hot path, and the unit of work cost more than
+            # the statements. `event` stays a plain (transient) object for the on_store hooks.
             event = Event(id=new_id(), name=variables["eventName"], consumer=variables["consumerName"],
                           provider=variables["providerName"], variables=variables, received_at=now)
-            session.add(event)
+            session.execute(insert(Event).values(id=event.id, name=event.name, consumer=event.consumer,
+                                                 provider=event.provider, variables=variables, received_at=now))
             deliveries = [{"id": new_id(), "webhook_uuid": w.uuid, "event_id": event.id, "status": "pending",
                            "attempts_made": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
                           for w in matching_webhooks(session, variables)]
             if deliveries:
-                # One multi-row INSERT instead of an ORM object per delivery (1,000 on a wide fan-out).
                 session.execute(insert(Delivery), deliveries)
             if key:
                 if seen:
                     seen.event_id, seen.created_at = event.id, now
                 else:
-                    session.add(IdempotencyKey(key=key, event_id=event.id, created_at=now))
+                    session.execute(insert(IdempotencyKey).values(key=key, event_id=event.id, created_at=now))
             for hook in on_store:
                 hook(session, event)
     except IntegrityError:
