@@ -46,6 +46,10 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true", help="short runs (seconds per scenario)")
@@ -58,6 +62,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="where to create and drop the benchmark's PostgreSQL databases")
     p.add_argument("--web-workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--worker-counts", type=_ints, help="W for scenario 2, e.g. 2,4,8")
+    p.add_argument("--connections", type=_ints, help="load levels (connections) for scenarios 1 and 7, e.g. 1,4,16")
+    p.add_argument("--rates", type=_ints, help="steady rates for scenario 3, e.g. 50,100,200")
+    p.add_argument("--fanout", type=_ints, help="webhooks per event for scenario 4, e.g. 10,100,1000")
     p.add_argument("--out", type=Path, help="JSON file to write (default benchmarks/results/<time>.json)")
     return p.parse_args(argv)
 
@@ -65,11 +73,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = RESULTS / f"run-{stamp}"
+    run_dir = (args.out.parent if args.out else RESULTS) / f"run-{stamp}"  # logs, SQLite files, arrivals
     run_dir.mkdir(parents=True, exist_ok=True)
     dbs = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     scenarios = sorted(set(args.scenario or SCENARIOS))
-    bench = Bench(Sizes.make(args.quick, args.scale), run_dir, args.redis_url, args.pg_admin_url,
+    sizes = Sizes.make(args.quick, args.scale)
+    for name, value in (("worker_counts", args.worker_counts), ("levels", args.connections),
+                        ("latency_rates", args.rates), ("fanout", args.fanout)):
+        if value:
+            setattr(sizes, name, value)
+    bench = Bench(sizes, run_dir, args.redis_url, args.pg_admin_url,
                   args.web_workers, args.threads)
     from benchmarks.stack import database
 
