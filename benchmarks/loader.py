@@ -155,7 +155,8 @@ async def open_loop(spec: dict, reqs: Requests) -> dict:
     return {"mode": "open", "rate": rate, "count": count, "statuses": statuses,
             "achieved_rps": count / (end - start) if end > start else 0.0,
             "latency_ms": percentiles([(done - due) * 1000 for due, done, _ in records.values()]),
-            "responses": {reqs.run + "-" + str(seq): r[1] for seq, r in records.items()}}
+            "responses": {reqs.run + "-" + str(seq): r[1] for seq, r in records.items()},
+            "statuses_by_key": {reqs.run + "-" + str(seq): r[2] for seq, r in records.items()}}
 
 
 def run(spec: dict) -> dict:
