@@ -24,7 +24,8 @@ def main(count: int = 20000) -> None:
     _render.cache_clear()
     rate("uncached, distinct names", lambda i: render_badge(badge_text(f"Consumer {i}", "Provider Service"),
                                                            states[i % 4]), count)
-    rate("uncached, 1000-char name", lambda i: _render.__wrapped__("x" * 1000 + str(i), "failed"), count // 10)
+    rate("uncached, 1000-char name", lambda i: _render.__wrapped__("x" * 1000 + str(i), "failed", "#e05d44"),
+         count // 10)
     left = badge_text("Matching Service", "Animal Profile Service")
     rate("cached", lambda i: render_badge(left, states[i % 4]), count * 10)
     rate("cached + etag", lambda i: etag(render_badge(left, states[i % 4])), count * 10)

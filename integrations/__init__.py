@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from integrations.base import Integration
+from integrations.github import GitHubStatus
 from integrations.http import HttpRequest
+from integrations.jenkins import Jenkins
+from integrations.slack import Slack
+from integrations.travis import Travis
 
 REGISTRY: dict[str, Integration] = {}
 
@@ -19,3 +23,7 @@ def get(name: str) -> Integration:
 
 
 register(HttpRequest())
+register(GitHubStatus())
+register(Slack())
+register(Jenkins())
+register(Travis())

@@ -26,10 +26,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 
-    from relay.api import deliveries, events, health, secrets, webhooks
+    from relay import auditing, logredact, sessions
+    from relay.api import audit, badges, deliveries, events, health, secrets, status, tokens, webhooks
+    from relay.api import sessions as login
 
-    for module in (health, events, webhooks, deliveries, secrets):
+    logredact.install()
+    sessions.init_app(app)
+    auditing.init_app(app)
+    for module in (health, events, webhooks, deliveries, secrets, badges, status, tokens, audit, login):
         app.register_blueprint(module.bp)
+    from relay import ui
+
+    ui.init_app(app)
     return app
 
 

@@ -38,24 +38,52 @@ def create_token(session: Session, name: str, role: str, expires_at: datetime | 
     return token, value
 
 
-def find_token(session: Session, value: str) -> Token | None:
+def authenticate(session: Session, value: str) -> tuple[Token | None, str]:
+    """The live token for a presented value, or None and why not."""
     read_only(session)  # every authenticated call does this: it must not wait for the SQLite write lock
     token = session.scalar(select(Token).where(Token.token_hash == hash_token(value)))
     session.commit()  # end this short transaction: the view starts its own
     now = utcnow()
-    if token is not None and (token.revoked_at or (token.expires_at and token.expires_at <= now)):
-        token = None
-    if token is not None and (token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY):
+    reason = ""
+    if token is None:
+        reason = "unknown token"
+    elif token.revoked_at:
+        reason = "this token was revoked"
+    elif token.expires_at and token.expires_at <= now:
+        reason = "this token has expired"
+    if reason:
+        return None, reason
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
         session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
         session.commit()
-    return token
+    return token, ""
 
 
-def _deny(status: int, message: str):
+def find_token(session: Session, value: str) -> Token | None:
+    return authenticate(session, value)[0]
+
+
+def revoke_token(session: Session, token: Token) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+
+
+def token_to_json(token: Token) -> dict:
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {"id": token.id, "name": token.name, "role": token.role, "createdAt": when(token.created_at),
+            "expiresAt": when(token.expires_at), "lastUsedAt": when(token.last_used_at),
+            "revokedAt": when(token.revoked_at), "revoked": token.revoked_at is not None,
+            "expired": bool(token.expires_at and token.expires_at <= utcnow())}
+
+
+def deny(status: int, message: str, scheme: str = "Bearer"):
+    """A 401/403 JSON answer; the audit hook records it with the message as the reason."""
     response = jsonify({"error": message})
     response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="pact-relay"'
+    if status == 401 and scheme:
+        response.headers["WWW-Authenticate"] = f'{scheme} realm="pact-relay"'
     return response
 
 
@@ -68,15 +96,16 @@ def require(permission: str):
             header = request.headers.get("Authorization", "")
             scheme, _, value = header.partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
-                return _deny(401, "missing bearer token: send 'Authorization: Bearer <token>'")
-            token = find_token(current_app.extensions["relay.session"](), value.strip())
+                return deny(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+            token, reason = authenticate(current_app.extensions["relay.session"](), value.strip())
             if token is None:
-                return _deny(401, "invalid, expired or revoked token")
-            if permission not in GRANTS[token.role]:
-                return _deny(403, f"a {token.role} token may not do this (needs {permission})")
+                return deny(401, f"{reason}: send a valid API token")
             g.token = token
+            if permission not in GRANTS[token.role]:
+                return deny(403, f"a {token.role} token may not do this (needs {permission})")
             return view(*args, **kwargs)
 
+        wrapper.relay_permission = permission
         return wrapper
 
     return decorate

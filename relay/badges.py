@@ -21,6 +21,7 @@ FONT_FAMILY = "Verdana,Geneva,DejaVu Sans,sans-serif"
 HEIGHT = 20
 PADDING = 5
 MAX_TEXT_WIDTH = 400.0
+MAX_NOTICE_WIDTH = 200.0
 ELLIPSIS = "\u2026"
 # Longer input cannot fit MAX_TEXT_WIDTH anyway (no glyph is narrower than 1 px), so cut it before any work.
 MAX_INPUT_CHARS = 2 * int(MAX_TEXT_WIDTH)
@@ -131,23 +132,29 @@ def _fmt(number: float) -> str:
 
 def render_badge(left: str, state: str) -> str:
     """A flat-style SVG badge; any state other than the four known ones renders as 'unknown'."""
+    state = state if state in COLOURS else "unknown"
     # Cut before the cache so that huge names cannot make the cache keys huge.
-    return _render(str(left)[:MAX_INPUT_CHARS], state if state in COLOURS else "unknown")
+    return _render(str(left)[:MAX_INPUT_CHARS], state, COLOURS[state])
+
+
+def render_notice(left: str, message: str) -> str:
+    """A lightgrey badge saying why no state is shown (e.g. a private badge without its signature)."""
+    return _render(str(left)[:MAX_INPUT_CHARS], fit_text(message, MAX_NOTICE_WIDTH) or "unknown", COLOURS["unknown"])
 
 
 @lru_cache(maxsize=4096)
-def _render(left: str, state: str) -> str:
+def _render(left: str, message: str, colour: str) -> str:
     left = fit_text(left) or "pact"
-    left_text_w, right_text_w = text_width(left), text_width(state)
+    left_text_w, right_text_w = text_width(left), text_width(message)
     left_w = ceil(left_text_w) + 2 * PADDING
     right_w = ceil(right_text_w) + 2 * PADDING
     width = left_w + right_w
-    title = escape(f"{left}: {state}", quote=True)
-    left_xml = escape(left, quote=True)
+    title = escape(f"{left}: {message}", quote=True)
+    left_xml, right_xml = escape(left, quote=True), escape(message, quote=True)
     # Ids are derived from the content so that several badges inlined in one HTML page do not clash.
-    uid = hashlib.sha256(f"{left}\0{state}".encode()).hexdigest()[:8]
+    uid = hashlib.sha256(f"{left}\0{message}".encode()).hexdigest()[:8]
     texts = []
-    for text, centre, text_w in ((left_xml, left_w / 2, left_text_w), (state, left_w + right_w / 2, right_text_w)):
+    for text, centre, text_w in ((left_xml, left_w / 2, left_text_w), (right_xml, left_w + right_w / 2, right_text_w)):
         attrs = f'x="{_fmt(centre)}" textLength="{_fmt(text_w)}"'
         texts.append(f'<text {attrs} y="15" fill="#010101" fill-opacity=".3" aria-hidden="true">{text}</text>')
         texts.append(f'<text {attrs} y="14">{text}</text>')
@@ -158,7 +165,7 @@ def _render(left: str, state: str) -> str:
         f'<stop offset="1" stop-opacity=".1"/></linearGradient>'
         f'<clipPath id="c{uid}"><rect width="{width}" height="{HEIGHT}" rx="3" fill="#fff"/></clipPath>'
         f'<g clip-path="url(#c{uid})"><rect width="{left_w}" height="{HEIGHT}" fill="{LABEL_COLOUR}"/>'
-        f'<rect x="{left_w}" width="{right_w}" height="{HEIGHT}" fill="{COLOURS[state]}"/>'
+        f'<rect x="{left_w}" width="{right_w}" height="{HEIGHT}" fill="{colour}"/>'
         f'<rect width="{width}" height="{HEIGHT}" fill="url(#g{uid})"/></g>'
         f'<g fill="#fff" text-anchor="middle" font-family="{FONT_FAMILY}" text-rendering="geometricPrecision" '
         f'font-size="{FONT_SIZE}">{"".join(texts)}</g></svg>'
@@ -167,7 +174,11 @@ def _render(left: str, state: str) -> str:
 
 def badge_json(left: str, state: str) -> str:
     """The JSON twin of a badge, in the shields.io endpoint schema so it can also feed a shields badge."""
-    state = state if state in COLOURS else "unknown"
+    return _json(str(left)[:MAX_INPUT_CHARS], state if state in COLOURS else "unknown")
+
+
+@lru_cache(maxsize=4096)
+def _json(left: str, state: str) -> str:
     return json.dumps(
         {"schemaVersion": 1, "label": fit_text(left) or "pact", "message": state, "color": COLOUR_NAMES[state]},
         ensure_ascii=False, separators=(",", ":"),

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from relay.config import Settings
@@ -79,6 +79,11 @@ def read_only(session: Session) -> None:
     """Make the transaction the session is about to begin a read-only one (no SQLite write lock)."""
     if not session.in_transaction():
         session.connection(execution_options={READ_ONLY: True})
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite its transactions take no write lock."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -50,11 +50,11 @@ def newest(session: Session, limit: int, webhook_uuid: str | None = None, status
 
 
 def replay(session: Session, delivery_id: str) -> Delivery:
-    """A new delivery of the same event to the same webhook, due now."""
+    """A new delivery of the same event to the same webhook, due now; the caller commits."""
     original = get(session, delivery_id)
     now = utcnow()
     copy = Delivery(id=new_id(), webhook_uuid=original.webhook_uuid, event_id=original.event_id, status="pending",
                     next_attempt_at=now, created_at=now, updated_at=now)
     session.add(copy)
-    session.commit()
+    session.flush()
     return copy

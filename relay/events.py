@@ -48,6 +48,9 @@ def parse(body: bytes) -> dict[str, str]:
         name = key.removeprefix("pactbroker.")
         if not isinstance(value, str):
             errors.setdefault(key, []).append(f"must be a string, not {_json_type(value)}")
+        elif name in KNOWN and not _storable_text(value):
+            # JSON can carry both, but no database column holds them (PostgreSQL text refuses NUL).
+            errors.setdefault(key, []).append("must be valid Unicode text without NUL characters")
         elif name in KNOWN:
             variables[name] = value
     name = variables.get("eventName", "")
@@ -62,6 +65,16 @@ def parse(body: bytes) -> dict[str, str]:
     if errors:
         raise PayloadError(errors)
     return variables
+
+
+def _storable_text(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, which JSON escapes can carry
+        return False
+    return True
 
 
 def _json_type(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Database tables: tokens, secrets, webhooks, events, deliveries and their attempts."""
+"""Database tables: tokens, users, secrets, webhooks, events, deliveries, attempts, audit log, pair states."""
 
 from __future__ import annotations
 
@@ -6,7 +6,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -53,6 +66,56 @@ class Token(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class User(Base):
+    """A person who signs in to the web UI; the password is stored as an argon2 hash only."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    # Bumped on logout and password change: every session cookie carrying an older value stops working.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One append-only audit record; `hash` chains it to the entry before it."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_timestamp", "timestamp"), Index("ix_audit_log_type", "type"),
+                      Index("ix_audit_log_actor", "actor_name"))
+
+    # The position in the chain, handed out under the audit_head lock; never autoincremented.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    timestamp: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(100))
+    actor_type: Mapped[str] = mapped_column(String(20))
+    actor_name: Mapped[str] = mapped_column(String(254))
+    method: Mapped[str | None] = mapped_column(String(10))
+    path: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(100))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    # Canonical JSON text, hashed exactly as stored (a JSON column could reorder or reformat it).
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single lock row appends serialize on; it also remembers the newest entry of the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class Secret(Base):
@@ -145,3 +208,34 @@ class Attempt(Base):
     request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class PairStateRow(Base):
+    """One relay.pairstate.PairState: '' tags mean any; see relay.pairstate.PairKey."""
+
+    __tablename__ = "pair_states"
+    __table_args__ = (
+        UniqueConstraint("consumer", "provider", "consumer_tag", "provider_tag", name="uq_pair_states_key"),
+        Index("ix_pair_states_provider", "provider", "consumer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(255))
+    consumer_tag: Mapped[str] = mapped_column(String(255), default="")
+    provider_tag: Mapped[str] = mapped_column(String(255), default="")
+    pact_sha: Mapped[str] = mapped_column(Text, default="")
+    pact_url: Mapped[str] = mapped_column(Text, default="")
+    pact_at: Mapped[datetime | None]
+    consumer_version: Mapped[str] = mapped_column(Text, default="")
+    consumer_branch: Mapped[str] = mapped_column(Text, default="")
+    verification_success: Mapped[bool | None] = mapped_column(Boolean)
+    verification_sha: Mapped[str] = mapped_column(Text, default="")
+    verification_number: Mapped[int | None] = mapped_column(BigInteger)
+    verification_url: Mapped[str] = mapped_column(Text, default="")
+    verification_at: Mapped[datetime | None]
+    verified_consumer_version: Mapped[str] = mapped_column(Text, default="")
+    provider_version: Mapped[str] = mapped_column(Text, default="")
+    provider_branch: Mapped[str] = mapped_column(Text, default="")
+    last_event_at: Mapped[datetime | None]
+    last_event_name: Mapped[str] = mapped_column(String(100), default="")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -20,14 +22,17 @@ def is_sensitive_header(name: str) -> bool:
 
 
 class Redactor:
-    """Replaces every known secret value, in its plain, URL-, JSON- and base64-encoded spellings."""
+    """Replaces every known secret value, in its plain, URL-, JSON- (once or twice) and base64-encoded spellings."""
 
     def __init__(self, values: Iterable[str] = ()):
         forms: set[str] = set()
         for value in values:
             if not value or len(value) < MIN_SECRET_LENGTH:
                 continue
-            forms.update({value, quote_plus(value, safe=""), quote(value, safe=""), json.dumps(value)[1:-1],
+            escaped = json.dumps(value)[1:-1]
+            # Servers and libraries echo URLs back with "/" left unencoded, and JSON bodies inside JSON.
+            forms.update({value, quote_plus(value, safe=""), quote(value, safe=""), quote_plus(value, safe="/"),
+                          quote(value), escaped, json.dumps(escaped)[1:-1],
                           base64.b64encode(value.encode()).decode().rstrip("=")})
         self._pattern = (re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
                          if forms else None)
@@ -57,3 +62,60 @@ class Redactor:
         if isinstance(value, list):
             return [self.data(v) for v in value]
         return value
+
+
+# Credentials with a recognisable shape are masked even when their value was never seen by this process.
+SHAPES = (
+    (re.compile(r"\b(prt_)[A-Za-z0-9_-]{16,}"), r"\1" + SECRET_MASK),
+    (re.compile(r"\b(whsec_)[A-Za-z0-9+/=_-]{16,}"), r"\1" + SECRET_MASK),
+    (re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2" + SECRET_MASK),
+)
+
+
+class KnownSecrets:
+    """The secret values this process has encrypted or decrypted, for masking free text such as log lines.
+
+    They are in this process's memory anyway while it works with them; keeping the most recent ones
+    (bounded) lets a log filter mask a value that reaches a message through an exception or a library.
+    """
+
+    def __init__(self, limit: int = 10_000):
+        self._values: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._redactor: Redactor | None = Redactor()
+
+    def add(self, value: str | None) -> None:
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            if value in self._values:
+                self._values.move_to_end(value)
+                return
+            self._values[value] = None
+            while len(self._values) > self._limit:
+                self._values.popitem(last=False)
+            self._redactor = None
+
+    def redactor(self) -> Redactor:
+        with self._lock:
+            if self._redactor is None:
+                self._redactor = Redactor(list(self._values))
+            return self._redactor
+
+    def text(self, value: str) -> str:
+        value = self.redactor().text(value) or ""
+        for pattern, replacement in SHAPES:
+            value = pattern.sub(replacement, value)
+        return value
+
+
+_KNOWN = KnownSecrets()
+
+
+def known_secrets() -> KnownSecrets:
+    return _KNOWN
+
+
+def remember(value: str | None) -> None:
+    _KNOWN.add(value)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy.orm import Session
+
+from relay.errors import PayloadError
+from relay.models import Secret, utcnow
+from relay.redact import remember
 
 SEALED_PREFIX = "enc:"
 MASK = "**********"
+NAME = re.compile(r"^[A-Za-z0-9]{1,100}$")
+MAX_VALUE = 64 * 1024
 
 
 class DecryptionError(Exception):
@@ -17,14 +26,17 @@ class Vault:
         self._fernet = MultiFernet([Fernet(k) for k in keys])
 
     def encrypt(self, plaintext: str) -> str:
+        remember(plaintext)
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str) -> str:
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            plaintext = self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             raise DecryptionError("a stored secret cannot be decrypted with RELAY_ENCRYPTION_KEYS "
                             "(was the key that encrypted it removed?)") from None
+        remember(plaintext)
+        return plaintext
 
     def rotate(self, token: str) -> str:
         return self._fernet.rotate(token.encode()).decode()
@@ -39,3 +51,28 @@ class Vault:
 
 def is_sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+
+
+def save(session: Session, vault: Vault, name: object, value: object, description: object
+         ) -> tuple[Secret, bool]:
+    """Validate and encrypt a secret into the session (the caller commits); True when it is new."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(name, str) or not NAME.match(name):
+        errors["name"] = ["must be 1 to 100 letters and digits (A-Z, a-z, 0-9)"]
+    if not isinstance(value, str) or not value or len(value) > MAX_VALUE:
+        errors["value"] = [f"must be a non-empty string of at most {MAX_VALUE // 1024} KiB"]
+    if description is not None and (not isinstance(description, str) or len(description) > 1000):
+        errors["description"] = ["must be a string of at most 1000 characters"]
+    if errors:
+        raise PayloadError(errors)
+    secret = session.get(Secret, name)
+    created = secret is None
+    if created:
+        secret = Secret(name=name, description=description or "")
+        session.add(secret)
+    elif description is not None:
+        secret.description = description
+    secret.ciphertext = vault.encrypt(value)
+    secret.updated_at = utcnow()
+    session.flush()
+    return secret, created

@@ -44,7 +44,7 @@ class Child:
 def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"{host}:{port}", "--workers", str(workers),
             "--threads", str(threads), "--worker-class", "gthread", "--access-logfile", "-",
-            "--graceful-timeout", "10", "--timeout", "60"]
+            "--graceful-timeout", "10", "--timeout", "60", "--no-control-socket"]
 
 
 def run(settings: Settings, host: str, port: int, workers: int, web_workers: int, threads: int) -> int:

@@ -7,12 +7,14 @@ import logging
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from relay import logredact
 from relay.runtime import Runtime
 from workers import context, sweeper
 
 
 def run(runtime: Runtime, burst: bool = False) -> None:
     # SimpleWorker runs jobs in-process: no fork per delivery; every send is bounded by its own timeouts.
+    logredact.install()
     context.set_runtime(runtime)
     worker = SimpleWorker([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
     stop = sweeper.start(runtime)

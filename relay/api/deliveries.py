@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 
 from relay import deliveries
 from relay.api import base_url, db, enqueue_now, limit_arg
+from relay.auditing import record
 from relay.auth import require
 from relay.errors import PayloadError
 
@@ -31,6 +32,10 @@ def show(delivery_id: str):
 @bp.post("/deliveries/<delivery_id>/replay")
 @require("write")
 def replay(delivery_id: str):
-    copy = deliveries.replay(db(), delivery_id)
+    session = db()
+    copy = deliveries.replay(session, delivery_id)
+    record(session, "delivery.replayed", delivery=copy.id, replayOf=delivery_id, webhook=copy.webhook_uuid,
+           event=copy.event_id)
+    session.commit()
     enqueue_now([copy.id])
     return jsonify(deliveries.to_json(copy, base_url())), 202

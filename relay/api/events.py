@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
-from relay import events
+from relay import events, pairstore
 from relay.api import db, enqueue_after_response
 from relay.auth import require
 from relay.errors import PayloadError
@@ -23,7 +23,7 @@ def receive():
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 255:
         raise PayloadError.one("Idempotency-Key", "must be 1 to 255 characters")
-    intake = events.receive(db(), request.get_data(cache=False), key)
+    intake = events.receive(db(), request.get_data(cache=False), key, on_store=[pairstore.record])
     log.info("event %s %s: %d deliveries%s", intake.event_id, "repeat" if intake.duplicate else "stored",
              intake.deliveries, "" if not intake.duplicate else " (not re-sent)")
     response = jsonify({"event": intake.event_id, "deliveries": intake.deliveries})

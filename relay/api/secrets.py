@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, jsonify
 from sqlalchemy import select
 
+from relay import secrets
 from relay.api import db, json_body, runtime
+from relay.auditing import record
 from relay.auth import require
 from relay.errors import NotFound, PayloadError
-from relay.models import Secret, utcnow
+from relay.models import Secret
+from relay.secrets import NAME
 
 bp = Blueprint("secrets", __name__)
-NAME = re.compile(r"^[A-Za-z0-9]{1,100}$")
-MAX_VALUE = 64 * 1024
 
 
 def to_json(secret: Secret) -> dict:
@@ -22,25 +21,11 @@ def to_json(secret: Secret) -> dict:
             "updatedAt": secret.updated_at.isoformat(), "reference": f"${{user.{secret.name}}}"}
 
 
-def store(session, name: str, value: str, description: str | None) -> tuple[Secret, bool]:
-    errors: dict[str, list[str]] = {}
-    if not isinstance(name, str) or not NAME.match(name):
-        errors["name"] = ["must be 1 to 100 letters and digits (A-Z, a-z, 0-9)"]
-    if not isinstance(value, str) or not value or len(value) > MAX_VALUE:
-        errors["value"] = [f"must be a non-empty string of at most {MAX_VALUE // 1024} KiB"]
-    if description is not None and (not isinstance(description, str) or len(description) > 1000):
-        errors["description"] = ["must be a string of at most 1000 characters"]
-    if errors:
-        raise PayloadError(errors)
-    secret = session.get(Secret, name)
-    created = secret is None
-    if created:
-        secret = Secret(name=name, description=description or "")
-        session.add(secret)
-    elif description is not None:
-        secret.description = description
-    secret.ciphertext = runtime().vault.encrypt(value)
-    secret.updated_at = utcnow()
+def _save(name, doc) -> tuple[Secret, bool]:
+    session = db()
+    secret, created = secrets.save(session, runtime().vault, name, doc.get("value"), doc.get("description"))
+    record(session, "secret.created" if created else "secret.updated", name=secret.name,
+           description=secret.description)
     session.commit()
     return secret, created
 
@@ -57,7 +42,7 @@ def create():
     doc = json_body()
     if not isinstance(doc, dict):
         raise PayloadError.one("body", "must be a JSON object")
-    secret, created = store(db(), doc.get("name"), doc.get("value"), doc.get("description"))
+    secret, created = _save(doc.get("name"), doc)
     return jsonify(to_json(secret)), 201 if created else 200
 
 
@@ -67,7 +52,7 @@ def upsert(name: str):
     doc = json_body()
     if not isinstance(doc, dict):
         raise PayloadError.one("body", "must be a JSON object")
-    secret, created = store(db(), name, doc.get("value"), doc.get("description"))
+    secret, created = _save(name, doc)
     return jsonify(to_json(secret)), 201 if created else 200
 
 
@@ -88,5 +73,6 @@ def destroy(name: str):
     if secret is None:
         raise NotFound(f"no secret {name[:100]!r}")
     session.delete(secret)
+    record(session, "secret.deleted", name=secret.name)
     session.commit()
     return "", 204

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import select
 
+from integrations import presets
 from relay import deliveries, webhooks
 from relay.api import base_url, db, json_body, limit_arg, runtime
+from relay.auditing import record
 from relay.auth import require
 from relay.errors import NotFound, PayloadError
 from relay.events import matches, sample_variables
@@ -31,6 +33,14 @@ def _validated(doc, existing: Webhook | None) -> tuple[dict, str | None]:
     return values, form.new_signing_secret
 
 
+def _audit_doc(hook: Webhook) -> dict:
+    """The webhook as the API shows it (secret fields masked), without links and timestamps."""
+    doc = webhooks.to_json(hook, "")
+    for key in ("_links", "createdAt", "updatedAt"):
+        doc.pop(key, None)
+    return doc
+
+
 def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
     doc = webhooks.to_json(hook, base_url())
     if signing_secret:
@@ -49,14 +59,35 @@ def index():
     return jsonify(webhooks.listing(hooks, base_url()))
 
 
+@bp.get("/webhooks/presets")
+@require("read")
+def preset_list():
+    return jsonify({"presets": presets.list_presets()})
+
+
+def _expand_preset(doc):
+    """`{"preset": NAME, ...params}` becomes the preset's webhook JSON; anything else passes through."""
+    if not isinstance(doc, dict) or "preset" not in doc:
+        return doc
+    params = {k: v for k, v in doc.items() if k != "preset"}
+    if not isinstance(doc["preset"], str):
+        raise PayloadError.one("preset", "must be a preset name")
+    try:
+        return presets.expand(doc["preset"], params)
+    except presets.PresetError as exc:
+        raise PayloadError(exc.errors) from None
+
+
 @bp.post("/webhooks")
 @require("write")
 def create():
-    values, signing_secret = _validated(json_body(), None)
+    values, signing_secret = _validated(_expand_preset(json_body()), None)
     hook = Webhook(uuid=webhooks.new_uuid())
     webhooks.apply(hook, values)
     session = db()
     session.add(hook)
+    session.flush()
+    record(session, "webhook.created", uuid=hook.uuid, webhook=_audit_doc(hook))
     session.commit()
     return _respond(hook, 201, signing_secret)
 
@@ -80,6 +111,8 @@ def upsert(uuid: str):
         hook = Webhook(uuid=uuid)
         session.add(hook)
     webhooks.apply(hook, values)
+    session.flush()
+    record(session, "webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=_audit_doc(hook))
     session.commit()
     return _respond(hook, 201 if created else 200, signing_secret)
 
@@ -88,7 +121,9 @@ def upsert(uuid: str):
 @require("write")
 def destroy(uuid: str):
     session = db()
-    session.delete(_get(uuid))
+    hook = _get(uuid)
+    session.delete(hook)
+    record(session, "webhook.deleted", uuid=hook.uuid, description=hook.description)
     session.commit()
     return "", 204
 
@@ -96,16 +131,24 @@ def destroy(uuid: str):
 @bp.post("/webhooks/<uuid>/execute")
 @require("write")
 def execute(uuid: str):
-    """Send once now with the last matching event (or a sample) and show what happened; stores nothing."""
-    hook = _get(uuid)
-    session = db()
+    return jsonify(execute_once(db(), runtime(), _get(uuid)))
+
+
+def execute_once(session, rt, hook: Webhook) -> dict:
+    """Send once now with the last matching event (or a sample) and say what happened; stores nothing."""
     recent = session.scalars(select(Event).order_by(Event.received_at.desc()).limit(500))
     event = next((e for e in recent if matches(hook, e.variables)), None)
     variables = event.variables if event else sample_variables(hook)
-    outcome = attempt(session, runtime(), hook, variables, f"test-{hook.uuid}")
-    return jsonify({"request": outcome.request, "response": outcome.response, "success": outcome.ok,
-                    "error": outcome.error, "notes": outcome.notes, "duration_ms": outcome.duration_ms,
-                    "event": event.id if event else None, "logs": _log_lines(outcome)})
+    outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
+    event_id = event.id if event else None
+    params = dict(uuid=hook.uuid, event=event_id, success=outcome.ok, error=outcome.error,
+                  status=outcome.response["status"] if outcome.response else None)
+    session.rollback()  # end the read transaction; the audit entry gets its own
+    record(session, "webhook.executed", **params)
+    session.commit()
+    return {"request": outcome.request, "response": outcome.response, "success": outcome.ok,
+            "error": outcome.error, "notes": outcome.notes, "duration_ms": outcome.duration_ms,
+            "event": event_id, "logs": _log_lines(outcome)}
 
 
 def _log_lines(outcome) -> str:

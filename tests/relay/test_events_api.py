@@ -90,6 +90,12 @@ def test_test_events_are_never_deduplicated(api, runtime):
      "buildUrl", "must be a string, not an array"),
     ({"eventName": None, "consumerName": "a", "providerName": "b"}, "eventName", "not null"),
     (b"\xff\xfe", "body", "is not valid JSON"),
+    (b'{"eventName": "contract_published", "consumerName": "a\\u0000b", "providerName": "b"}', "consumerName",
+     "without NUL"),
+    (b'{"eventName": "contract_published", "consumerName": "a", "providerName": "\\ud800"}', "providerName",
+     "valid Unicode"),
+    (b'{"eventName": "contract_published", "consumerName": "a", "providerName": "b", "pactUrl": "\\udfff"}',
+     "pactUrl", "valid Unicode"),
     (b"[" * 100000 + b"]" * 100000, "body", "is not valid JSON"),
 ])
 def test_bad_input_is_400_with_the_field_and_stores_nothing(api, runtime, body, field, message):
@@ -159,3 +165,28 @@ def test_redis_down_still_stores_the_event(tmp_path, database_url):
     resp = client.post("/events", json=sample_event("contract_published"), headers=headers)
     assert resp.status_code == 202 and resp.json["deliveries"] == 1
     runtime.engine.dispose()
+
+
+@pytest.mark.parametrize("filters,expected", [
+    ({}, 1),
+    ({"consumer": {"name": "Matching Service"}}, 1),
+    ({"consumer": {"name": "Other"}}, 0),
+    ({"provider": {"name": "Animal Profile Service"}}, 1),
+    ({"consumer": {"label": "web"}}, 1),
+    ({"consumer": {"label": "mobile"}}, 0),
+    ({"provider": {"label": "web"}}, 0),
+    ({"enabled": False}, 0),
+])
+def test_webhooks_match_by_name_label_and_enabled(api, filters, expected):
+    doc = {"events": [{"name": "provider_verification_failed"}],
+           "request": {"method": "POST", "url": "http://127.0.0.1:9/"}, **filters}
+    assert api.post("/webhooks", json=doc).status_code == 201
+    assert post_event(api, sample_event("provider_verification_failed")).json["deliveries"] == expected
+
+
+def test_one_event_fans_out_to_every_matching_webhook(api, runtime):
+    for _ in range(25):
+        api.post("/webhooks", json={"events": [{"name": "contract_published"}],
+                                    "request": {"method": "POST", "url": "http://127.0.0.1:9/"}})
+    assert post_event(api, sample_event("contract_published")).json["deliveries"] == 25
+    assert runtime.redis.llen(f"rq:queue:{runtime.settings.queue_name}") == 25

@@ -1,0 +1,221 @@
+"""GitHub commit statuses (PyGithub), by token or as a GitHub App installation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import requests
+from github import Auth, Github, GithubException, GithubIntegration
+
+from integrations.base import (
+    Context,
+    Field,
+    FieldErrors,
+    Integration,
+    PermanentDeliveryError,
+    Render,
+    Request,
+    Response,
+    Result,
+    RetryableDeliveryError,
+)
+from integrations.outcome import OWNER_NAME, fail, target_message, template_or, url_problem, wait_seconds
+
+STATES = ("success", "failure", "pending", "error")
+EVENT_STATES = {
+    "contract_published": "pending",
+    "contract_content_changed": "pending",
+    "contract_requiring_verification_published": "pending",
+    "provider_verification_succeeded": "success",
+    "provider_verification_failed": "failure",
+}
+APP_FIELDS = ("app_id", "private_key", "installation_id")
+TOKEN_REFRESH_MARGIN = timedelta(minutes=5)  # installation tokens live an hour; renew well before
+
+
+@dataclass(frozen=True)
+class GitHubAuth:
+    token: str = field(default="", repr=False)
+    app_id: str = ""
+    private_key: str = field(default="", repr=False)
+    installation_id: str = ""
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """One status to set on every commit in `shas` of `repository`."""
+
+    base_url: str
+    repository: str
+    shas: tuple[str, ...]
+    state: str
+    context: str
+    description: str
+    target_url: str
+    auth: GitHubAuth = field(repr=False)
+
+    def requests(self, with_app_token: bool = False) -> list[Request]:
+        body = {"state": self.state, "target_url": self.target_url or None, "description": self.description,
+                "context": self.context}
+        body = json.dumps({k: v for k, v in body.items() if v is not None})
+        scheme = "token <installation token>" if self.auth.app_id else "token <token>"
+        made = [Request("POST", f"{self.base_url}/app/installations/{self.auth.installation_id}/access_tokens",
+                        {"Authorization": "Bearer <app jwt>"}, '{"permissions": {}}')] if with_app_token else []
+        return made + [Request("POST", f"{self.base_url}/repos/{self.repository}/statuses/{sha}",
+                               {"Authorization": scheme, "Content-Type": "application/json"}, body)
+                       for sha in self.shas]
+
+
+def state_for(variables: Mapping[str, str]) -> str:
+    """The commit state the event stands for; `error` when the event does not say."""
+    state = EVENT_STATES.get(variables.get("eventName", ""))
+    if state is None:
+        state = variables.get("githubVerificationStatus", "")
+    return state if state in STATES else "error"
+
+
+def default_description(state: str, v: Mapping[str, str]) -> str:
+    provider, version = v.get("providerName", ""), v.get("providerVersionNumber", "")
+    branch = f" ({v['providerVersionBranch']})" if v.get("providerVersionBranch") else ""
+    event = v.get("eventName", "")
+    if state == "success":
+        return f"Pact verified by {provider} {version}{branch}"
+    if state == "failure":
+        return f"Pact verification by {provider} {version}{branch} failed"
+    if event == "contract_requiring_verification_published":
+        return f"Pact awaits verification by {provider} {version}{branch}"
+    if state == "pending":
+        return f"Pact published; awaiting verification by {provider}"
+    return "Pact Relay could not tell the verification result"
+
+
+def cut(text: str, limit: int = 140) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class GitHubStatus(Integration):
+    name = "github"
+    title = "GitHub commit status"
+    fields: ClassVar[dict[str, Field]] = {
+        "repository": Field(required=True, help="owner/name"),
+        "sha": Field(default="${pactbroker.consumerVersionNumber}", help="commit(s), comma-separated"),
+        "context": Field(default="pact/${pactbroker.providerName}"),
+        "description": Field(help="default: a sentence per event; cut to 140 characters"),
+        "target_url": Field(help="default: the verification result URL, else the pact URL"),
+        "token": Field(secret=True, help="personal access or installation token"),
+        "app_id": Field(help="GitHub App id (with private_key and installation_id)"),
+        "private_key": Field(secret=True, help="GitHub App private key (PEM)"),
+        "installation_id": Field(),
+        "base_url": Field(default="https://api.github.com", help="GitHub Enterprise: https://HOST/api/v3"),
+    }
+
+    def validate(self, config: Mapping[str, Any]) -> FieldErrors:
+        errors: FieldErrors = {}
+        repo = config.get("repository")
+        if repo and not template_or(OWNER_NAME, repo):
+            errors["repository"] = ["must be owner/name"]
+        app = [name for name in APP_FIELDS if config.get(name)]
+        if config.get("token") and app:
+            errors["token"] = ["give either a token or a GitHub App (app_id, private_key, installation_id), not both"]
+        elif app and len(app) < len(APP_FIELDS):
+            for name in APP_FIELDS:
+                if not config.get(name):
+                    errors[name] = ["is required for GitHub App authentication"]
+        elif not config.get("token") and not app:
+            errors["token"] = ["is required unless app_id, private_key and installation_id are given"]
+        for name in ("app_id", "installation_id"):
+            value = config.get(name)
+            if value and not (str(value).isdigit() or "${" in str(value)):
+                errors.setdefault(name, []).append("must be a number")
+        if config.get("base_url") and url_problem(config["base_url"]):
+            errors["base_url"] = [url_problem(config["base_url"])]
+        return errors
+
+    def build(self, config: Mapping[str, Any], render: Render, variables: Mapping[str, str]) -> CommitStatus:
+        def value(name: str, location: str = "text") -> str:
+            template = config.get(name) or self.fields[name].default or ""
+            return render(str(template), location).strip()
+
+        state = state_for(variables)
+        repository = value("repository")
+        if not OWNER_NAME.match(repository):
+            raise PermanentDeliveryError(f"repository {repository!r} is not owner/name after rendering")
+        shas = tuple(dict.fromkeys(s.strip() for s in value("sha").split(",") if s.strip()))
+        if not shas:
+            raise PermanentDeliveryError("sha is empty after rendering; nothing to set a status on")
+        target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
+        return CommitStatus(
+            base_url=value("base_url").rstrip("/"), repository=repository, shas=shas, state=state,
+            context=value("context"), description=cut(value("description") or default_description(state, variables)),
+            target_url=target,
+            auth=GitHubAuth(token=value("token", "header"), app_id=value("app_id"),
+                            private_key=value("private_key"), installation_id=value("installation_id")))
+
+    def describe(self, built: CommitStatus) -> list[Request]:
+        return built.requests()
+
+    def send(self, built: CommitStatus, ctx: Context) -> Result:
+        ctx.check_url(built.base_url)
+        options = {"base_url": built.base_url, "timeout": int(ctx.timeout[1]), "retry": None,
+                   "seconds_between_requests": None, "seconds_between_writes": None}  # never sleep in a worker
+        fetched = False
+        try:
+            token = built.auth.token
+            if not token:
+                token, fetched = installation_token(built.auth, options)
+            made = built.requests(with_app_token=fetched)
+            repo = Github(auth=Auth.Token(token), lazy=True, **options).get_repo(built.repository)
+            status = None
+            for sha in built.shas:
+                status = repo.get_commit(sha).create_status(
+                    state=built.state, description=built.description, context=built.context,
+                    **({"target_url": built.target_url} if built.target_url else {}))
+        except GithubException as exc:
+            raise github_error(exc, built.requests(with_app_token=fetched)) from None
+        except requests.RequestException as exc:
+            raise RetryableDeliveryError(f"GitHub unreachable: {type(exc).__name__}") from None
+        response = Response(status=201, headers=dict(status.raw_headers), body=json.dumps(status.raw_data)[:4096])
+        note = f"status {built.state} set on {len(built.shas)} commit(s) of {built.repository}"
+        if built.auth.app_id:
+            note += "; new installation token" if fetched else "; cached installation token"
+        return Result(requests=made, response=response, note=note)
+
+
+def github_error(exc: GithubException, made: list[Request]) -> Exception:
+    headers = dict(exc.headers or {})
+    response = Response(status=exc.status, headers=headers, body=json.dumps(exc.data)[:4096])
+    message = f"GitHub: {target_message(exc.data) or exc.status}"
+    lowered = {k.lower(): v for k, v in headers.items()}
+    limited = exc.status == 403 and ("retry-after" in lowered or lowered.get("x-ratelimit-remaining") == "0")
+    if limited:  # GitHub answers 403 for exhausted primary and secondary rate limits
+        return RetryableDeliveryError(f"HTTP 403 rate limited: {message}", response=response,
+                                      retry_after=wait_seconds(headers))
+    return fail(response, made, message)
+
+
+_tokens: dict[tuple[str, ...], tuple[str, datetime]] = {}
+_tokens_lock = threading.Lock()
+
+
+def installation_token(auth: GitHubAuth, options: dict[str, Any]) -> tuple[str, bool]:
+    """An installation token from the in-process cache, or a fresh one (signed JWT); (token, fetched)."""
+    key_hash = hashlib.sha256(auth.private_key.encode()).hexdigest()
+    key = (options["base_url"], auth.app_id, auth.installation_id, key_hash)
+    with _tokens_lock:
+        cached = _tokens.get(key)
+        if cached and cached[1] - TOKEN_REFRESH_MARGIN > datetime.now(UTC):
+            return cached[0], False
+        try:
+            app = GithubIntegration(auth=Auth.AppAuth(auth.app_id, auth.private_key), **options)
+            granted = app.get_access_token(int(auth.installation_id))
+        except (ValueError, TypeError) as exc:  # bad PEM or id; never echo the key itself
+            raise PermanentDeliveryError(f"GitHub App credentials unusable: {type(exc).__name__}") from None
+        expires = granted.expires_at or datetime.now(UTC) + timedelta(minutes=10)
+        _tokens[key] = (granted.token, expires)
+        return granted.token, True

@@ -1,0 +1,74 @@
+"""Shared by the typed integrations: a target's answer and rate-limit headers turned into delivery errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from integrations.base import DeliveryError, PermanentDeliveryError, Request, Response
+from integrations.http import classify, retry_after_seconds
+
+OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+def wait_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date), else X-RateLimit-Reset (epoch seconds)."""
+    lowered = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    seconds = retry_after_seconds(lowered.get("retry-after"))
+    if seconds is None and lowered.get("x-ratelimit-reset", "").isdigit():
+        seconds = max(0.0, float(lowered["x-ratelimit-reset"]) - time.time())
+    return seconds
+
+
+def target_message(body: Any) -> str:
+    """The error text a target put in its answer: a JSON message/error field, else the start of the body."""
+    data = body
+    if isinstance(body, (str, bytes)):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            text = body if isinstance(body, str) else body.decode("utf-8", "replace")
+            if text.lstrip().startswith("<"):  # an HTML error page: its words, without markup
+                text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", text, flags=re.DOTALL | re.IGNORECASE)
+            return " ".join(text.split())[:300]
+    if isinstance(data, dict):
+        for key in ("message", "error_message", "error", "errors"):
+            if data.get(key):
+                return str(data[key])[:300]
+    return json.dumps(data)[:300] if data else ""
+
+
+def fail(response: Response, requests_made: list[Request], detail: str = "",
+         retry_after: float | None = None) -> DeliveryError:
+    """The error for a non-2xx answer (decided as for `request` webhooks), with the target's own message."""
+    try:
+        classify(response, requests_made, {})
+    except DeliveryError as exc:
+        message = f"{exc.message}: {detail}" if detail else exc.message
+        if exc.retryable:
+            wait = retry_after if retry_after is not None else wait_seconds(response.headers)
+            return type(exc)(message, response=response, retry_after=wait)
+        return type(exc)(message, response=response)
+    return PermanentDeliveryError(f"unexpected success status {response.status}", response=response)
+
+
+def template_or(pattern: re.Pattern, value: Any) -> bool:
+    """True when a field is a template (checked after rendering) or already matches `pattern`."""
+    return isinstance(value, str) and ("${" in value or bool(pattern.match(value)))
+
+
+def url_problem(value: Any) -> str | None:
+    """Why a base URL field is unusable at save time, or None."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return "must be a string"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL with a host"
+    if "${" in parts.netloc:
+        return "must not have a template in its host"
+    return None

@@ -1,0 +1,152 @@
+"""Stored pair states: the intake hook that applies each event to its rows, and the reads behind badges."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+
+from sqlalchemy import Connection, bindparam, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from relay.models import Event, PairStateRow
+from relay.pairstate import PairKey, PairState, apply, combine, keys_for, new_state
+
+log = logging.getLogger(__name__)
+
+FIELDS = tuple(f.name for f in fields(PairState))
+KEY_COLUMNS = ("consumer", "provider", "consumer_tag", "provider_tag")
+MAX_NAME = 255  # the width of the key columns
+# PostgreSQL refuses b-tree index entries above about 2700 bytes; four names of 255 characters can exceed that.
+MAX_KEY_BYTES = 2000
+# Verification events store one row per consumer tag x provider tag; a body of thousands of tags must not
+# become millions of rows.
+MAX_TAGS = 10
+INT64 = 2**63 - 1
+NAMES = ("consumerName", "providerName")
+
+
+def storable(key: PairKey) -> bool:
+    """Whether a key fits the table: bounded, encodable, no NUL (which PostgreSQL text refuses)."""
+    try:
+        size = sum(len(part.encode("utf-8")) for part in key)
+    except UnicodeEncodeError:
+        return False
+    return size <= MAX_KEY_BYTES and all(len(part) <= MAX_NAME and "\x00" not in part for part in key)
+
+
+def _clean(value: str) -> str:
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def _bounded(variables: Mapping[str, str]) -> dict[str, str]:
+    """The event's variables made storable: clean text, at most MAX_TAGS fitting tags per side."""
+    # Names stay as sent: a name that cannot be stored gets no state rather than another pair's.
+    result = {k: _clean(v) if isinstance(v, str) and k not in NAMES else v for k, v in variables.items()}
+    for field in ("consumerVersionTags", "providerVersionTags"):
+        tags = [t.strip() for t in result.get(field, "").split(",")]
+        result[field] = ", ".join([t for t in tags if t and len(t) <= MAX_NAME][:MAX_TAGS])
+    for field in ("consumerVersionBranch", "providerVersionBranch"):
+        if len(result.get(field, "")) > MAX_NAME:
+            result[field] = ""
+    return result
+
+
+def _values(state: PairState) -> dict:
+    values = asdict(state)
+    if values["verification_number"] is not None and not 0 <= values["verification_number"] <= INT64:
+        values["verification_number"] = None
+    return values
+
+
+def to_state(row: PairStateRow) -> PairState:
+    return PairState(**{name: getattr(row, name) for name in FIELDS})
+
+
+def _insert(session: Session):
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+
+
+def record(session: Session, event: Event) -> None:
+    """Intake hook: apply the event to each of its rows, inside the intake transaction.
+
+    New rows are inserted already applied, with ON CONFLICT DO NOTHING so that a concurrent first event for
+    the same pair cannot fail on the unique key; rows that already existed are locked (FOR UPDATE) and
+    re-applied. Both steps go in one fixed order, so two intakes for one pair queue instead of deadlocking.
+    """
+    variables = _bounded(event.variables)
+    keys = keys_for(variables)
+    if keys and not storable(keys[0]):
+        log.warning("event %s: consumer or provider name too long to keep badge state for", event.id)
+        return
+    keys = sorted({k for k in keys if storable(k)})
+    if not keys:
+        return
+    at = event.received_at
+    table = PairStateRow.__table__
+    insert = _insert(session)(table).values([_values(apply(new_state(k), variables, at)) for k in keys])
+    insert = insert.on_conflict_do_nothing(index_elements=KEY_COLUMNS).returning(*table.c[KEY_COLUMNS])
+    inserted = {PairKey(*row) for row in session.execute(insert)}
+    existing = [k for k in keys if k not in inserted]
+    if not existing:
+        return
+    c = PairStateRow
+    rows = session.scalars(
+        select(c).where(c.consumer == keys[0].consumer, c.provider == keys[0].provider,
+                        tuple_(c.consumer_tag, c.provider_tag).in_([(k.consumer_tag, k.provider_tag)
+                                                                   for k in existing]))
+        .order_by(c.id).with_for_update().execution_options(populate_existing=True))
+    for row in rows:
+        old = to_state(row)
+        new = apply(old, variables, at)
+        if new is not old:
+            for name, value in _values(new).items():
+                if value != getattr(old, name):
+                    setattr(row, name, value)
+
+
+_TABLE = PairStateRow.__table__
+# One statement for every badge kind: the content row (provider_tag '') and, for a matrix badge, its matrix row.
+# Built once: badges are the hottest read, and building a select costs more than running it.
+_BADGE_ROWS = select(*_TABLE.c[FIELDS]).where(
+    _TABLE.c.consumer == bindparam("consumer"), _TABLE.c.provider == bindparam("provider"),
+    _TABLE.c.consumer_tag == bindparam("consumer_tag"),
+    or_(_TABLE.c.provider_tag == "", _TABLE.c.provider_tag == bindparam("provider_tag")))
+
+
+def badge_state(bind: Session | Connection, content_key: PairKey,
+                matrix_key: PairKey | None = None) -> PairState | None:
+    """The state a badge shows: a content row, or for a matrix badge its content row judged by the matrix row."""
+    if not storable(matrix_key or content_key):
+        return None
+    if matrix_key is not None and (not matrix_key.provider_tag or matrix_key[:3] != content_key[:3]):
+        return None
+    params = {"consumer": content_key.consumer, "provider": content_key.provider,
+              "consumer_tag": content_key.consumer_tag, "provider_tag": matrix_key.provider_tag if matrix_key else ""}
+    states = {s.provider_tag: s for s in (PairState(**row._mapping) for row in bind.execute(_BADGE_ROWS, params))}
+    if matrix_key is None:
+        return states.get("")
+    if matrix_key.provider_tag not in states:
+        return None
+    return combine(states.get("") or new_state(content_key), states[matrix_key.provider_tag])
+
+
+def pairs(session: Session, consumer: str | None = None, provider: str | None = None,
+          limit: int = 100) -> list[list[PairState]]:
+    """Every pair's rows (its main row first), pairs ordered by consumer then provider."""
+    c = PairStateRow
+    main = select(c.consumer, c.provider).where(c.consumer_tag == "", c.provider_tag == "")
+    if consumer is not None:
+        main = main.where(c.consumer == consumer)
+    if provider is not None:
+        main = main.where(c.provider == provider)
+    names = [tuple(r) for r in session.execute(main.order_by(c.consumer, c.provider).limit(limit))]
+    if not names:
+        return []
+    grouped: dict[tuple[str, str], list[PairState]] = {n: [] for n in names}
+    rows = session.scalars(select(c).where(tuple_(c.consumer, c.provider).in_(names))
+                           .order_by(c.consumer_tag, c.provider_tag))
+    for row in rows:
+        grouped[(row.consumer, row.provider)].append(to_state(row))
+    return list(grouped.values())

@@ -1,0 +1,201 @@
+"""End-to-end fixtures: `pact-relay serve` as a real process tree, and a recording HTTP sink."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+BIN = str(Path(sys.executable).with_name("pact-relay"))
+# The console script would import the package from wherever it was installed (editable: another checkout);
+# the process tree must run this checkout's code and migrations.
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Sink:
+    """A threaded HTTP server that records every request; `behaviour(n, request)` picks (status, delay)."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.behaviour = lambda n, req: (200, 0)
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode()}
+                with sink.lock:
+                    sink.requests.append(req)
+                    n = len(sink.requests)
+                status, delay = sink.behaviour(n, req)
+                time.sleep(delay)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sink():
+    s = Sink()
+    yield s
+    s.close()
+
+
+class Relay:
+    """One `pact-relay serve` process tree on a free port."""
+
+    def __init__(self, data_dir: Path, extra_env: dict[str, str]):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "RELAY_DATA_DIR": str(data_dir), "RELAY_ALLOW_PRIVATE_NETWORKS": "true",
+                    "RELAY_LEASE_SECONDS": "3", "RELAY_SWEEP_INTERVAL": "0.5", "RELAY_SWEEP_GRACE": "0.5",
+                    "RELAY_RETRY_SCHEDULE": "1 1 1 1 1 1", "RELAY_LOG_LEVEL": "WARNING",
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                    **extra_env}
+        if "RELAY_REDIS_URL" not in extra_env:
+            self.env.pop("RELAY_REDIS_URL", None)
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+        self.token: str | None = None
+
+    def start(self) -> Relay:
+        self.proc = subprocess.Popen([BIN, "serve", "--port", str(self.port), "--workers", "2", "--web-workers", "1"],
+                                     env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        wait_for(self._ready, timeout=60, what=f"relay ready (log: {self.log})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"serve exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+        try:
+            return requests.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([BIN, *args], env=self.env, capture_output=True, text=True, input=input, timeout=60)
+
+    def admin_token(self) -> str:
+        if self.token is None:
+            result = self.cli("tokens", "create", "--name", "e2e", "--role", "admin")
+            assert result.returncode == 0, result.stderr
+            self.token = result.stdout.strip()
+        return self.token
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.admin_token()}", **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
+
+    def descendants(self) -> list[int]:
+        return descendants(self.proc.pid)
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                return self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait()
+        return self.proc.returncode if self.proc else 0
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def relay_factory(tmp_path):
+    started: list[Relay] = []
+
+    def make(data_dir: Path | None = None, **env) -> Relay:
+        relay = Relay(data_dir or tmp_path / "data", env)
+        started.append(relay)
+        return relay
+
+    yield make
+    for relay in started:
+        relay.stop()
+
+
+@pytest.fixture
+def fresh_pg_url():
+    """An empty PostgreSQL database: `serve` must migrate it itself."""
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    name = f"relay_e2e_{os.getpid()}_{free_port()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,207 @@
+"""Stored pair states: the intake hook under concurrency, storage bounds, and the migration."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import func, inspect, select
+
+from relay import events, pairstore
+from relay.config import Settings
+from relay.db import MIGRATIONS, make_engine
+from relay.models import Base, PairStateRow, utcnow
+from relay.pairstate import PairKey, keys_for, status
+from tests.conftest import PG_ADMIN_URL, SAMPLE_SHA, TEST_KEYS, pact_event
+
+C, P = "Matching Service", "Animal Profile Service"
+
+
+def rows(runtime) -> dict[PairKey, PairStateRow]:
+    with runtime.sessions() as session:
+        return {PairKey(r.consumer, r.provider, r.consumer_tag, r.provider_tag): r
+                for r in session.scalars(select(PairStateRow))}
+
+
+def receive(runtime, variables, key=None, now=None):
+    with runtime.sessions() as session:
+        return events.receive(session, json.dumps(variables).encode(), key, now=now, on_store=[pairstore.record])
+
+
+def test_an_event_writes_each_of_its_rows(runtime):
+    variables = pact_event("provider_verification_succeeded", n=3)
+    receive(runtime, variables)
+    stored = rows(runtime)
+    assert set(stored) == set(keys_for(variables))
+    main = stored[PairKey(C, P)]
+    assert main.verification_success is True and main.verification_number == 3
+    assert main.verification_sha == SAMPLE_SHA and main.provider_version == "1.0.0"
+    assert main.last_event_name == "provider_verification_succeeded" and main.last_event_at.tzinfo is not None
+
+
+def test_only_changed_rows_are_written(runtime):
+    t0 = utcnow()
+    receive(runtime, pact_event("contract_published", consumerVersionTags="prod"), now=t0)
+    receive(runtime, pact_event("provider_verification_succeeded", n=1), now=t0 + timedelta(seconds=1))
+    before = rows(runtime)
+    # An older result for the same content arrives late: only last_event_* could move, and it is older too.
+    receive(runtime, pact_event("provider_verification_failed", n=0), key="late", now=t0 + timedelta(seconds=-5))
+    after = rows(runtime)
+    assert {k: pairstore.to_state(v) for k, v in after.items()} == {k: pairstore.to_state(v) for k, v in before.items()}
+
+
+def run_at_once(count: int, target) -> None:
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            target(n)
+        except BaseException as exc:  # noqa: B036 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-pair", "known-pair"])
+def test_concurrent_events_for_one_pair_lose_nothing(runtime, existing):
+    """Threads post verification results of one pact at once; the highest-numbered one must win."""
+    if existing:
+        receive(runtime, pact_event("contract_published"))
+    count, rounds = 10, 4
+    for r in range(rounds):
+        def post(n: int, r=r) -> None:
+            number = r * count + n + 1
+            name = "provider_verification_failed" if number % 3 == 0 else "provider_verification_succeeded"
+            receive(runtime, pact_event(name, n=number))
+
+        run_at_once(count, post)
+        stored = rows(runtime)
+        assert set(stored) == set(keys_for(pact_event("provider_verification_succeeded")))
+        newest = (r + 1) * count
+        for row in stored.values():
+            assert row.verification_number == newest and row.verification_success is (newest % 3 != 0)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PairStateRow)) == len(stored)
+
+
+def test_concurrent_publications_keep_the_newest(runtime):
+    count = 8
+    t0 = utcnow()
+    run_at_once(count, lambda n: receive(runtime, pact_event("contract_content_changed", f"{n:040x}"),
+                                         now=t0 + timedelta(seconds=n)))
+    main = rows(runtime)[PairKey(C, P)]
+    assert main.pact_sha == f"{count - 1:040x}" and main.pact_at == t0 + timedelta(seconds=count - 1)
+
+
+def test_tags_are_bounded(runtime):
+    tags = ",".join(f"t{i}" for i in range(5000))
+    receive(runtime, pact_event("provider_verification_succeeded", consumerVersionTags=tags, providerVersionTags=tags))
+    stored = rows(runtime)
+    ctags = {k.consumer_tag for k in stored if k.consumer_tag}
+    # MAX_TAGS tags plus the branch, on each side.
+    assert len(ctags) == pairstore.MAX_TAGS + 1
+    assert len(stored) == 1 + (pairstore.MAX_TAGS + 1) + (pairstore.MAX_TAGS + 1) ** 2
+
+
+def test_unstorable_values_never_fail_the_intake(runtime):
+    receive(runtime, pact_event("provider_verification_succeeded", n=1,
+                                verificationResultUrl=f"https://b/pacts/pact-version/{SAMPLE_SHA}/"
+                                                      f"verification-results/{10**30}"))
+    main = rows(runtime)[PairKey(C, P)]
+    assert main.verification_success is True and main.verification_number is None
+    wide = "\u4e2d" * 255  # 765 bytes: four such names exceed the index limit
+    result = receive(runtime, pact_event("provider_verification_succeeded", consumerName=wide, providerName=wide,
+                                         consumerVersionTags=wide, providerVersionTags=wide))
+    assert result.event_id
+    stored = rows(runtime)
+    assert PairKey(wide, wide) in stored and PairKey(wide, wide, wide, wide) not in stored
+
+
+@pytest.mark.parametrize(("key", "ok"), [
+    (PairKey(C, P), True), (PairKey("x" * 255, P), True), (PairKey("x" * 256, P), False),
+    (PairKey("a\x00", P), False), (PairKey("\ud800", P), False), (PairKey(*["\u4e2d" * 200] * 4), False),
+])
+def test_storable(key, ok):
+    assert pairstore.storable(key) is ok
+
+
+def test_badge_state_of_a_matrix_badge(runtime):
+    receive(runtime, pact_event("contract_published"))
+    receive(runtime, pact_event("provider_verification_failed", n=1))
+    with runtime.sessions() as session:
+        state = pairstore.badge_state(session, PairKey(C, P, "prod"), PairKey(C, P, "prod", "test"))
+        assert status(state) == "failed" and state.provider_tag == "test"
+        assert pairstore.badge_state(session, PairKey(C, P, "prod"), PairKey(C, P, "prod", "x")) is None
+        assert pairstore.badge_state(session, PairKey("x" * 300, P)) is None
+
+
+def _head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from relay.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_migration_matches_the_models(runtime):
+    with runtime.engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == _head()
+        assert compare_metadata(context, Base.metadata) == []
+        indexes = {i["name"] for i in inspect(conn).get_indexes("pair_states")}
+        assert "ix_pair_states_provider" in indexes
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"relay_migrations_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migration_0002_goes_down_and_up(empty_database):
+    settings = Settings.from_env({}, database_url=empty_database, secret_key="x", encryption_keys=TEST_KEYS)
+    engine = make_engine(settings)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+
+    def alembic(action, revision):
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            action(config, revision)
+
+    try:
+        alembic(command.upgrade, "head")
+        assert "pair_states" in inspect(engine).get_table_names()
+        alembic(command.downgrade, "0001")
+        assert "pair_states" not in inspect(engine).get_table_names()
+        assert "events" in inspect(engine).get_table_names()
+        alembic(command.upgrade, "head")
+        assert "pair_states" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

@@ -1,0 +1,80 @@
+"""The sweeper puts back what Redis lost and leaves alone what is still queued."""
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from relay.models import Delivery, utcnow
+from tests.conftest import sample_event
+from workers.sweeper import prune, sweep
+
+
+def setup_delivery(api, httpserver):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    api.post("/webhooks", json={"events": [{"name": "contract_published"}],
+                                "request": {"method": "POST", "url": httpserver.url_for("/hook")}})
+    return api.post("/events", json=sample_event("contract_published")).json["event"]
+
+
+def age(runtime, seconds=60):
+    with runtime.sessions.begin() as session:
+        session.execute(update(Delivery).values(next_attempt_at=utcnow() - timedelta(seconds=seconds)))
+
+
+def queued(runtime):
+    return runtime.redis.llen(f"rq:queue:{runtime.settings.queue_name}")
+
+
+def test_flushall_loses_nothing(api, runtime, httpserver, drain):
+    setup_delivery(api, httpserver)
+    runtime.redis.flushdb()
+    drain()
+    assert httpserver.log == []
+    age(runtime)
+    assert sweep(runtime) == 1
+    drain()
+    assert len(httpserver.log) == 1
+    assert api.get("/deliveries").json["deliveries"][0]["status"] == "succeeded"
+    assert sweep(runtime) == 0
+
+
+def test_still_queued_is_not_enqueued_twice(api, runtime, httpserver):
+    setup_delivery(api, httpserver)
+    age(runtime)
+    assert queued(runtime) == 1
+    assert sweep(runtime) == 0
+    assert queued(runtime) == 1
+
+
+def test_not_yet_due_or_leased_is_left_alone(api, runtime, httpserver):
+    setup_delivery(api, httpserver)
+    runtime.redis.flushdb()
+    assert sweep(runtime) == 0  # inside the grace period
+    with runtime.sessions.begin() as session:
+        session.execute(update(Delivery).values(next_attempt_at=utcnow() - timedelta(seconds=60),
+                                                lease_until=utcnow() + timedelta(seconds=30), lease_owner="w"))
+    assert sweep(runtime) == 0  # a live worker holds it
+
+
+def test_a_worker_killed_mid_send_is_recovered_when_its_lease_ends(api, runtime, httpserver, drain):
+    setup_delivery(api, httpserver)
+    runtime.redis.flushdb()  # the job died with its worker
+    with runtime.sessions.begin() as session:
+        session.execute(update(Delivery).values(next_attempt_at=utcnow() - timedelta(seconds=60),
+                                                lease_until=utcnow() - timedelta(seconds=1), lease_owner="dead"))
+    assert sweep(runtime) == 1
+    drain()
+    assert len(httpserver.log) == 1
+
+
+def test_prune_removes_old_idempotency_keys(api, runtime, httpserver):
+    from relay.models import IdempotencyKey
+
+    setup_delivery(api, httpserver)
+    with runtime.sessions.begin() as session:
+        session.execute(update(IdempotencyKey).values(created_at=utcnow() - timedelta(hours=25)))
+    prune(runtime)
+    with runtime.sessions() as session:
+        assert session.query(IdempotencyKey).count() == 0
+    # the same body is a new event once its key has expired
+    assert api.post("/events", json=sample_event("contract_published")).status_code == 202
