@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
-from github import Auth, Github, GithubException, GithubIntegration
 
 from integrations.base import (
     Context,
@@ -161,6 +160,9 @@ class GitHubStatus(Integration):
         return built.requests()
 
     def send(self, built: CommitStatus, ctx: Context) -> Result:
+        # Imported here: PyGithub adds ~17 MB to every web and worker process, most of which never send a status.
+        from github import Auth, Github, GithubException
+
         ctx.check_url(built.base_url)
         options = {"base_url": built.base_url, "timeout": int(ctx.timeout[1]), "retry": None,
                    "seconds_between_requests": None, "seconds_between_writes": None}  # never sleep in a worker
@@ -187,7 +189,7 @@ class GitHubStatus(Integration):
         return Result(requests=made, response=response, note=note)
 
 
-def github_error(exc: GithubException, made: list[Request]) -> Exception:
+def github_error(exc: Exception, made: list[Request]) -> Exception:
     headers = dict(exc.headers or {})
     response = Response(status=exc.status, headers=headers, body=json.dumps(exc.data)[:4096])
     message = f"GitHub: {target_message(exc.data) or exc.status}"
@@ -211,6 +213,8 @@ def installation_token(auth: GitHubAuth, options: dict[str, Any]) -> tuple[str, 
         cached = _tokens.get(key)
         if cached and cached[1] - TOKEN_REFRESH_MARGIN > datetime.now(UTC):
             return cached[0], False
+        from github import Auth, GithubIntegration
+
         try:
             app = GithubIntegration(auth=Auth.AppAuth(auth.app_id, auth.private_key), **options)
             granted = app.get_access_token(int(auth.installation_id))

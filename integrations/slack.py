@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.error import URLError
 
-from slack_sdk import WebClient, WebhookClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
-
 from integrations.base import (
     Context,
     Field,
@@ -169,6 +166,10 @@ class Slack(Integration):
     def send(self, built: SlackMessage, ctx: Context) -> Result:
         if built.skipped:
             return Result(requests=[], response=None, note=built.skipped)
+        # Imported here: slack-sdk adds ~5 MB to every web and worker process, most of which never post to Slack.
+        from slack_sdk import WebClient, WebhookClient
+        from slack_sdk.errors import SlackApiError, SlackRequestError
+
         made, timeout = built.requests(), int(ctx.timeout[1])
         try:
             if built.webhook_url:

@@ -11,6 +11,7 @@ from flask import current_app, g, jsonify, request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from relay.db import read_only
 from relay.models import Token, utcnow
 
 ROLES = ("admin", "write", "read", "intake")
@@ -39,7 +40,9 @@ def create_token(session: Session, name: str, role: str, expires_at: datetime | 
 
 def authenticate(session: Session, value: str) -> tuple[Token | None, str]:
     """The live token for a presented value, or None and why not."""
+    read_only(session)  # every authenticated call does this: it must not wait for the SQLite write lock
     token = session.scalar(select(Token).where(Token.token_hash == hash_token(value)))
+    session.commit()  # end this short transaction: the view starts its own
     now = utcnow()
     reason = ""
     if token is None:
@@ -49,11 +52,10 @@ def authenticate(session: Session, value: str) -> tuple[Token | None, str]:
     elif token.expires_at and token.expires_at <= now:
         reason = "this token has expired"
     if reason:
-        session.rollback()
         return None, reason
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
         session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
-    session.commit()  # end this short transaction: the view starts its own
+        session.commit()
     return token, ""
 
 

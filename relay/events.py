@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -91,7 +92,7 @@ def labels(value: str) -> set[str]:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
-def matches(webhook: Webhook, variables: dict[str, str]) -> bool:
+def matches(webhook: Webhook | Subscription, variables: dict[str, str]) -> bool:
     name = variables["eventName"]
     if name != TEST_EVENT and name not in (webhook.events or ()):
         return False
@@ -105,9 +106,52 @@ def matches(webhook: Webhook, variables: dict[str, str]) -> bool:
     return True
 
 
-def matching_webhooks(session: Session, variables: dict[str, str]) -> list[Webhook]:
-    hooks = session.scalars(select(Webhook).where(Webhook.enabled.is_(True))).all()
-    return [w for w in hooks if matches(w, variables)]
+@dataclass(frozen=True)
+class Subscription:
+    """What matching needs of an enabled webhook: no config, no secrets."""
+
+    uuid: str
+    events: tuple[str, ...]
+    consumer_name: str | None
+    consumer_label: str | None
+    provider_name: str | None
+    provider_label: str | None
+
+
+_MATCH_COLUMNS = (Webhook.uuid, Webhook.events, Webhook.consumer_name, Webhook.consumer_label,
+                  Webhook.provider_name, Webhook.provider_label)
+
+
+class SubscriptionCache:
+    """The enabled webhooks, reloaded only when the table changed.
+
+    Every event needs them; loading a thousand webhook rows per event cost more than the rest of intake.
+    A count and the latest update time of the table, read in the intake transaction, tell whether the
+    copy is current: creating, changing, disabling or deleting a webhook changes one of them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: tuple | None = None
+        self._subscriptions: tuple[Subscription, ...] = ()
+
+    def get(self, session: Session) -> tuple[Subscription, ...]:
+        version = tuple(session.execute(select(func.count(), func.max(Webhook.updated_at))).one())
+        with self._lock:
+            if version == self._version:
+                return self._subscriptions
+        rows = session.execute(select(*_MATCH_COLUMNS).where(Webhook.enabled.is_(True))).all()
+        subscriptions = tuple(Subscription(r.uuid, tuple(r.events or ()), r.consumer_name, r.consumer_label,
+                                           r.provider_name, r.provider_label) for r in rows)
+        with self._lock:
+            self._version, self._subscriptions = version, subscriptions
+        return subscriptions
+
+
+_subscriptions = SubscriptionCache()
+
+
+def matching_webhooks(session: Session, variables: dict[str, str]) -> list[Subscription]:
+    return [w for w in _subscriptions.get(session) if matches(w, variables)]
 
 
 def receive(session: Session, body: bytes, idempotency_key: str | None = None,
@@ -122,18 +166,22 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
                 seen = session.get(IdempotencyKey, key, with_for_update=True)
                 if seen and seen.created_at > now - DEDUP_WINDOW:
                     return _repeat(session, seen.event_id, variables["eventName"])
+            # Core INSERTs rather than ORM objects: intake is the hot path, and the unit of work cost more than
+            # the statements. `event` stays a plain (transient) object for the on_store hooks.
             event = Event(id=new_id(), name=variables["eventName"], consumer=variables["consumerName"],
                           provider=variables["providerName"], variables=variables, received_at=now)
-            session.add(event)
-            deliveries = [Delivery(id=new_id(), webhook_uuid=w.uuid, event_id=event.id, status="pending",
-                                   next_attempt_at=now, created_at=now, updated_at=now)
+            session.execute(insert(Event).values(id=event.id, name=event.name, consumer=event.consumer,
+                                                 provider=event.provider, variables=variables, received_at=now))
+            deliveries = [{"id": new_id(), "webhook_uuid": w.uuid, "event_id": event.id, "status": "pending",
+                           "attempts_made": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
                           for w in matching_webhooks(session, variables)]
-            session.add_all(deliveries)
+            if deliveries:
+                session.execute(insert(Delivery), deliveries)
             if key:
                 if seen:
                     seen.event_id, seen.created_at = event.id, now
                 else:
-                    session.add(IdempotencyKey(key=key, event_id=event.id, created_at=now))
+                    session.execute(insert(IdempotencyKey).values(key=key, event_id=event.id, created_at=now))
             for hook in on_store:
                 hook(session, event)
     except IntegrityError:
@@ -144,7 +192,7 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
             if seen is None:
                 raise
             return _repeat(session, seen.event_id, variables["eventName"])
-    return Intake(event_id=event.id, deliveries=len(deliveries), to_enqueue=[d.id for d in deliveries],
+    return Intake(event_id=event.id, deliveries=len(deliveries), to_enqueue=[d["id"] for d in deliveries],
                   event_name=event.name)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
+from http.cookiejar import DefaultCookiePolicy
 
 from redis import Redis
 
@@ -17,6 +19,7 @@ class Runtime:
 
     def __init__(self, settings: Settings):
         self.settings = settings.with_generated_keys()
+        self._local = threading.local()
 
     @cached_property
     def engine(self):
@@ -40,6 +43,17 @@ class Runtime:
         s = self.settings
         return Guard(Policy(allow_private=s.allow_private_networks, allowed_hosts=s.allowed_hosts,
                             schemes=s.allowed_schemes))
+
+    def http_session(self):
+        """This thread's guarded requests session, kept across sends so connections are reused.
+
+        A session per attempt cost a new TCP (and TLS) connection per delivery. Cookies are refused so
+        that nothing one target sets is ever sent along with a later delivery."""
+        session = getattr(self._local, "http", None)
+        if session is None:
+            session = self._local.http = self.guard.session()
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        return session
 
 
 def embedded_redis_url(settings: Settings) -> str:

@@ -43,10 +43,16 @@ def secret_lookup(session: Session, runtime: Runtime) -> Callable[[str], str]:
 
     def lookup(name: str) -> str:
         if name not in cache:
+            began = not session.in_transaction()
             row = session.get(Secret, name)
-            if row is None:
+            ciphertext = row.ciphertext if row is not None else None
+            if began:
+                # End the read we started: on SQLite every transaction holds the write lock, and the send
+                # that follows must not keep it.
+                session.commit()
+            if ciphertext is None:
                 raise MissingSecret(name)
-            cache[name] = runtime.vault.decrypt(row.ciphertext)
+            cache[name] = runtime.vault.decrypt(ciphertext)
         return cache[name]
 
     return lookup
@@ -72,7 +78,7 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
             literal_secrets.append(signing_secret)
         built = integration.build(config, renderer, variables)
         timeout = (webhook.connect_timeout or DEFAULT_TIMEOUT[0], webhook.read_timeout or DEFAULT_TIMEOUT[1])
-        ctx = Context(session=runtime.guard.session(), check_url=runtime.guard.check_url, timeout=timeout,
+        ctx = Context(session=runtime.http_session(), check_url=runtime.guard.check_url, timeout=timeout,
                       delivery_id=delivery_id, extra={"signing_secret": signing_secret} if signing_secret else {})
         result = integration.send(built, ctx)
         response = result.response

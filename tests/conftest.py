@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import text
 
@@ -172,7 +173,16 @@ def app(runtime):
 
 @pytest.fixture
 def client(app):
+    app.test_client_class = ClosingClient
     return app.test_client()
+
+
+class ClosingClient(FlaskClient):
+    """Closes every response as a WSGI server does, so work queued with call_on_close (enqueueing) runs."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
 
 
 def _token(runtime: Runtime, role: str) -> str:

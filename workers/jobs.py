@@ -8,10 +8,11 @@ import socket
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import lazyload
 
 from relay import metrics
-from relay.models import Attempt, Delivery, Webhook, utcnow
+from relay.models import Attempt, Delivery, Event, Webhook, utcnow
 from relay.runtime import Runtime
 from relay.sending import Outcome, attempt
 from workers import queue, retry
@@ -27,35 +28,47 @@ def deliver(delivery_id: str) -> str:
     return run_delivery(current_runtime(), delivery_id)
 
 
-def claim(runtime: Runtime, delivery_id: str) -> str | None:
-    """Take the lease on a due delivery; None when another worker holds it or it is not due."""
+def _claim(session, runtime: Runtime, delivery_id: str) -> str | None:
     owner = f"{OWNER_PREFIX}:{uuid.uuid4().hex[:8]}"
     now = utcnow()
-    with runtime.sessions.begin() as session:
-        claimed = session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status.in_(ACTIVE),
-                   Delivery.next_attempt_at <= now + timedelta(seconds=1),
-                   or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
-            .values(lease_until=now + timedelta(seconds=runtime.settings.lease_seconds), lease_owner=owner)
-        ).rowcount
+    claimed = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status.in_(ACTIVE),
+               Delivery.next_attempt_at <= now + timedelta(seconds=1),
+               or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
+        .values(lease_until=now + timedelta(seconds=runtime.settings.lease_seconds), lease_owner=owner)
+    ).rowcount
     return owner if claimed else None
 
 
+def claim(runtime: Runtime, delivery_id: str) -> str | None:
+    """Take the lease on a due delivery; None when another worker holds it or it is not due."""
+    with runtime.sessions.begin() as session:
+        return _claim(session, runtime, delivery_id)
+
+
 def run_delivery(runtime: Runtime, delivery_id: str) -> str:
-    owner = claim(runtime, delivery_id)
-    if owner is None:
-        return "skipped"
     with runtime.sessions() as session:
-        delivery = session.get(Delivery, delivery_id)
-        webhook = session.get(Webhook, delivery.webhook_uuid)
+        # Lease and load in one short transaction; none stays open during the send, so on SQLite the
+        # write lock is never held across a network call and other workers and intake go on meanwhile.
+        with session.begin():
+            owner = _claim(session, runtime, delivery_id)
+            if owner is None:
+                return "skipped"
+            delivery, variables, webhook = session.execute(
+                select(Delivery, Event.variables, Webhook)
+                .join(Event, Event.id == Delivery.event_id)
+                .outerjoin(Webhook, Webhook.uuid == Delivery.webhook_uuid)
+                .where(Delivery.id == delivery_id)
+                .options(lazyload(Delivery.event), lazyload(Delivery.attempts))  # one query, not three
+            ).one()
         number = delivery.attempts_made + 1
         kind = webhook.kind if webhook is not None else "deleted"
         if webhook is None:
             outcome = Outcome(ok=False, retryable=False, request=None, response=None,
                               error="the webhook was deleted before this delivery was sent", duration_ms=0)
         else:
-            outcome = attempt(session, runtime, webhook, delivery.event.variables, delivery_id)
+            outcome = attempt(session, runtime, webhook, variables, delivery_id)
         status, delay = _next_state(runtime, outcome, number)
         now = utcnow()
         session.add(Attempt(delivery_id=delivery_id, number=number, at=now, duration_ms=outcome.duration_ms,

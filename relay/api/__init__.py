@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from werkzeug.wsgi import LimitedStream
 
 from relay.errors import PayloadError
@@ -12,6 +14,7 @@ from relay.runtime import Runtime
 
 # Webhook documents are a few levels deep; recursion over a much deeper one could exhaust the stack.
 MAX_DEPTH = 32
+log = logging.getLogger(__name__)
 
 
 def runtime() -> Runtime:
@@ -74,13 +77,23 @@ def limit_arg(default: int = 50, maximum: int = 500) -> int:
     return int(raw)
 
 
-def enqueue_now(delivery_ids: list[str]) -> None:
+def enqueue_now(delivery_ids: list[str], rt: Runtime | None = None) -> None:
     """Queue fresh deliveries after their commit; if Redis is away the sweeper sends them later."""
     from workers.queue import enqueue
 
-    rt = runtime()
+    rt = rt or runtime()
     try:
         enqueue(rt.redis, rt.settings.queue_name, [(d, 0) for d in delivery_ids], rt.settings.lease_seconds)
     except Exception as exc:
-        current_app.logger.warning("%d deliveries stored, enqueue failed (%s); the sweeper will send them",
-                                   len(delivery_ids), type(exc).__name__)
+        log.warning("%d deliveries stored, enqueue failed (%s); the sweeper will send them",
+                    len(delivery_ids), type(exc).__name__)
+
+
+def enqueue_after_response(response: Response, delivery_ids: list[str]) -> Response:
+    """Queue the deliveries once the response has gone out: the sender waits for durability, not for Redis.
+
+    Creating the RQ jobs costs about 0.15 ms each, 150 ms for an event that fans out to 1,000 webhooks.
+    Should this process die between the response and the enqueue, the sweeper queues them when due."""
+    if delivery_ids:
+        response.call_on_close(functools.partial(enqueue_now, delivery_ids, runtime()))
+    return response

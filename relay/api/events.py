@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import OperationalError
 
 from relay import events, metrics, pairstore
-from relay.api import body_bytes, db, enqueue_now
+from relay.api import body_bytes, db, enqueue_after_response
 from relay.auth import require
 from relay.errors import PayloadError
 
@@ -35,14 +35,14 @@ def receive():
         metrics.event_received("unknown", "unavailable")
         log.warning("event not stored: database unavailable", extra={"outcome": "unavailable"})
         raise
-    if intake.to_enqueue:
-        enqueue_now(intake.to_enqueue)
     outcome = "duplicate" if intake.duplicate else "stored"
     metrics.event_received(intake.event_name, outcome)
     log.info("event %s %s", intake.event_id, outcome,
              extra={"event_id": intake.event_id, "event_name": intake.event_name, "outcome": outcome,
                     "deliveries": intake.deliveries, "delivery_ids": intake.to_enqueue})
-    return jsonify({"event": intake.event_id, "deliveries": intake.deliveries}), 200 if intake.duplicate else 202
+    response = jsonify({"event": intake.event_id, "deliveries": intake.deliveries})
+    response.status_code = 200 if intake.duplicate else 202
+    return enqueue_after_response(response, intake.to_enqueue)
 
 
 def _rejected(outcome: str, fields: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks: the relay against the bare stack it stands on, run with `python -m benchmarks`."""
