@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
@@ -101,22 +100,10 @@ def free_port() -> int:
 
 def start_redis(port: int, tmp_dir: Path) -> subprocess.Popen:
     """A real Redis (Valkey) server on 127.0.0.1:port, answering once this returns."""
-    from workers.embedded_redis import server_binary
+    from workers.embedded_redis import launch
 
-    proc = subprocess.Popen([server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_dir), "--logfile", str(tmp_dir / "redis.log")],
-                            stdin=subprocess.DEVNULL)
-    client = Redis(port=port, socket_connect_timeout=1)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            return proc
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
+    return launch(["--port", str(port), "--bind", "127.0.0.1"], tmp_dir, Redis(port=port, socket_connect_timeout=1),
+                  timeout=20)
 
 
 @pytest.fixture(scope="session")

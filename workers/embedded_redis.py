@@ -24,12 +24,17 @@ def start(settings: Settings, preexec_fn=None, timeout: float = 10.0) -> subproc
     data_dir.mkdir(parents=True, exist_ok=True)
     sock = data_dir / "redis.sock"
     sock.unlink(missing_ok=True)
+    return launch(["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"], data_dir,
+                  Redis.from_url(embedded_redis_url(settings), socket_connect_timeout=1), preexec_fn, timeout)
+
+
+def launch(listen: list[str], data_dir: Path, client: Redis, preexec_fn=None, timeout: float = 10.0
+           ) -> subprocess.Popen:
+    """Run a server that keeps nothing on disk, listening as `listen` says; returns once `client` gets a PONG."""
     proc = subprocess.Popen(
-        [server_binary(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--save", "", "--appendonly", "no", "--dir", str(data_dir), "--loglevel", "warning",
-         "--logfile", str(data_dir / "redis.log")],
+        [server_binary(), *listen, "--save", "", "--appendonly", "no", "--dir", str(data_dir),
+         "--loglevel", "warning", "--logfile", str(data_dir / "redis.log")],
         stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
-    client = Redis.from_url(embedded_redis_url(settings), socket_connect_timeout=1)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -38,5 +43,5 @@ def start(settings: Settings, preexec_fn=None, timeout: float = 10.0) -> subproc
         except Exception:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"embedded Redis did not start; see {data_dir / 'redis.log'}") from None
+                raise RuntimeError(f"Redis did not start; see {data_dir / 'redis.log'}") from None
             time.sleep(0.05)
