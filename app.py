@@ -2,4 +2,4 @@
 
 from relay.app import create_app
 
-app = create_app()
+app = create_app(configure_logging=True)

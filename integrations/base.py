@@ -5,8 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import SplitResult, urlsplit
 
 FieldErrors = dict[str, list[str]]
+
+
+def split_url(url: str) -> SplitResult | None:
+    """urlsplit, or None for what it cannot parse (bad IPv6 brackets, a port out of range)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        return None
+    return parts
 
 
 class DeliveryError(Exception):

@@ -61,7 +61,7 @@ def classify(resp: Response, requests_made: list[Request], headers: Mapping[str,
 def perform(session: requests.Session, req: Request, timeout: tuple[float, float]) -> Response:
     """Send one request without following redirects; transport failures become retryable errors."""
     try:
-        resp = session.request(req.method, req.url, headers=req.headers,
+        resp = session.request(req.method, req.url, headers=wire_headers(req.headers),
                                data=req.body.encode() if req.body is not None else None,
                                auth=req.auth, timeout=timeout, allow_redirects=False)
     except requests.Timeout as exc:
@@ -71,6 +71,19 @@ def perform(session: requests.Session, req: Request, timeout: tuple[float, float
     except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
         raise PermanentDeliveryError(f"invalid request: {exc}") from None
     return to_response(resp)
+
+
+def wire_headers(headers: Mapping[str, str]) -> dict[str, str | bytes]:
+    """Header values as sent: http.client encodes text as Latin-1, so anything beyond it goes as UTF-8 bytes
+    (a consumer named in Chinese must not make the delivery fail)."""
+    out: dict[str, str | bytes] = {}
+    for name, value in headers.items():
+        try:
+            value.encode("latin-1")
+            out[name] = value
+        except UnicodeEncodeError:
+            out[name] = value.encode("utf-8")
+    return out
 
 
 def _root_cause(exc: BaseException) -> str:

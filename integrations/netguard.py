@@ -6,14 +6,13 @@ import fnmatch
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from integrations.base import PermanentDeliveryError
+from integrations.base import PermanentDeliveryError, split_url
 
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
@@ -69,7 +68,9 @@ class Guard:
         self.policy = policy
 
     def check_url(self, url: str) -> None:
-        parts = urlsplit(url)
+        parts = split_url(url)
+        if parts is None:
+            raise AddressRefused(f"refused {url!r}: not a valid URL")
         scheme = parts.scheme.lower()
         if scheme not in self.policy.schemes:
             raise AddressRefused(f"refused {url!r}: scheme {scheme or '(none)'!r} is not allowed "

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.base import DeliveryError, PermanentDeliveryError, Request, Response
+from integrations.base import DeliveryError, PermanentDeliveryError, Request, Response, split_url
 from integrations.http import classify, retry_after_seconds
 
 OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -62,11 +62,11 @@ def template_or(pattern: re.Pattern, value: Any) -> bool:
 
 def url_problem(value: Any) -> str | None:
     """Why a base URL field is unusable at save time, or None."""
-    from urllib.parse import urlsplit
-
     if not isinstance(value, str):
         return "must be a string"
-    parts = urlsplit(value)
+    parts = split_url(value)
+    if parts is None:
+        return "must be an http(s) URL with a host"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http(s) URL with a host"
     if "${" in parts.netloc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from integrations.base import FieldErrors
+from integrations.base import FieldErrors, split_url
 
 MARK = re.compile(r"\{\{([a-z_]+)\}\}")
 SECRET_NAME = re.compile(r"^[A-Za-z0-9]+$")
@@ -169,8 +169,8 @@ def expand(name: str, params: dict[str, Any]) -> dict[str, Any]:
             errors[key] = ["must be a literal value, not a template"]
         elif spec.kind == "secret" and not SECRET_NAME.match(value):
             errors[key] = ["must be a secret name (letters and digits)"]
-        elif spec.kind == "base_url" and (urlsplit(value).scheme not in ("http", "https")
-                                          or not urlsplit(value).hostname):
+        elif spec.kind == "base_url" and (split_url(value) is None or split_url(value).scheme not in ("http", "https")
+                                          or not split_url(value).hostname):
             errors[key] = ["must be an http(s) URL"]
         else:
             values[key] = value.rstrip("/") if spec.kind == "base_url" else value

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.error import URLError
-from urllib.parse import urlsplit
 
 from integrations.base import (
     Context,
@@ -20,6 +19,7 @@ from integrations.base import (
     Response,
     Result,
     RetryableDeliveryError,
+    split_url,
 )
 from integrations.netguard import AddressRefused
 from integrations.outcome import fail, url_problem, wait_seconds
@@ -56,8 +56,9 @@ class SlackMessage:
             return []
         body = json.dumps(self.payload, ensure_ascii=False)
         if self.webhook_url:
-            parts = urlsplit(self.webhook_url)
-            return [Request("POST", f"{parts.scheme}://{parts.netloc}/<webhook_url path>",
+            parts = split_url(self.webhook_url)
+            origin = f"{parts.scheme}://{parts.netloc}" if parts else "<webhook_url>"
+            return [Request("POST", f"{origin}/<webhook_url path>",
                             {"Content-Type": "application/json;charset=utf-8"}, body)]
         return [Request("POST", f"{self.base_url}chat.postMessage",
                         {"Authorization": "Bearer <token>", "Content-Type": "application/json;charset=utf-8"}, body)]

@@ -6,34 +6,42 @@ import logging
 
 from flask import Flask, g, jsonify
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
+from relay import logs
 from relay.config import Settings
 from relay.errors import NotFound, PayloadError
+from relay.ratelimit import Limiter
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
+               configure_logging: bool = False) -> Flask:
     runtime = runtime or Runtime(settings or Settings.from_env())
+    if configure_logging:  # the gunicorn entry point; tests keep pytest's log capture
+        logs.configure(runtime.settings)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=runtime.settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False
     app.extensions["relay"] = runtime
     app.extensions["relay.session"] = lambda: _session(runtime)
+    app.extensions["relay.limiter"] = Limiter(lambda: runtime.redis, runtime.settings.rate_limit,
+                                              runtime.settings.rate_window)
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 
     from relay import auditing, logredact, sessions
-    from relay.api import audit, badges, deliveries, events, health, secrets, status, tokens, webhooks
+    from relay.api import audit, badges, deliveries, events, health, metrics, openapi, secrets, status, tokens, webhooks
     from relay.api import sessions as login
 
     logredact.install()
     sessions.init_app(app)
     auditing.init_app(app)
-    for module in (health, events, webhooks, deliveries, secrets, badges, status, tokens, audit, login):
+    for module in (health, metrics, openapi, events, webhooks, deliveries, secrets, badges, status, tokens, audit,
+                   login):
         app.register_blueprint(module.bp)
     from relay import ui
 
@@ -70,11 +78,23 @@ def _error_handlers(app: Flask) -> None:
         response.headers["Retry-After"] = "5"
         return response
 
+    @app.errorhandler(ClientDisconnected)
+    @app.errorhandler(TimeoutError)
+    def slow_client(exc: Exception):
+        # The web server's read deadline (relay.webserver) cut a client that sent its body too slowly.
+        response = jsonify({"error": "the request body did not arrive in time, or not all of it"})
+        response.status_code = 408
+        response.headers["Connection"] = "close"
+        return response
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH'] // 1024} KiB"}
         response = jsonify({"error": messages.get(exc.code, exc.description)})
         response.status_code = exc.code or 500
+        for name, value in exc.get_headers():  # e.g. Allow on a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
         return response
 
     @app.errorhandler(Exception)

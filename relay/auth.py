@@ -87,6 +87,15 @@ def deny(status: int, message: str, scheme: str = "Bearer"):
     return response
 
 
+def _too_many(wait: float):
+    from relay import metrics
+
+    metrics.instruments().rate_limited.inc()
+    response = deny(429, "too many requests with this token; slow down and retry after the given seconds")
+    response.headers["Retry-After"] = str(int(wait))
+    return response
+
+
 def require(permission: str):
     """Decorator: the request must carry a bearer token whose role grants `permission`."""
 
@@ -103,6 +112,9 @@ def require(permission: str):
             g.token = token
             if permission not in GRANTS[token.role]:
                 return deny(403, f"a {token.role} token may not do this (needs {permission})")
+            wait = current_app.extensions["relay.limiter"].check(token.token_hash[:32])
+            if wait is not None:
+                return _too_many(wait)
             return view(*args, **kwargs)
 
         wrapper.relay_permission = permission

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -35,11 +34,10 @@ def _runtime():
 
 
 def _logging(settings: Settings) -> None:
-    from relay import logredact
+    from relay import logredact, logs
 
     logredact.install()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logs.configure(settings)
 
 
 @click.group()

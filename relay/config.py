@@ -41,6 +41,14 @@ class Settings:
     queue_name: str = "deliveries"
     max_body_bytes: int = 256 * 1024
     log_level: str = "INFO"
+    log_format: str = "json"
+    # Per token: at most rate_limit requests in each rate_window seconds (0 turns the limiter off).
+    rate_limit: int = 6000
+    rate_window: float = 60.0
+    public_metrics: bool = False
+    metrics_dir: Path | None = None
+    # Slow clients: a request's headers and body must arrive within this many seconds.
+    request_read_timeout: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -68,6 +76,13 @@ class Settings:
             sweep_grace=_number(env, "RELAY_SWEEP_GRACE", 10.0),
             queue_name=env.get("RELAY_QUEUE") or "deliveries",
             log_level=(env.get("RELAY_LOG_LEVEL") or "INFO").upper(),
+            log_format=_choice(env, "RELAY_LOG_FORMAT", ("json", "text"), "json"),
+            rate_limit=_rate(env.get("RELAY_RATE_LIMIT"))[0],
+            rate_window=_rate(env.get("RELAY_RATE_LIMIT"))[1],
+            public_metrics=_bool(env, "RELAY_PUBLIC_METRICS"),
+            # prometheus_client reads this variable itself; `pact-relay serve` sets it for its children.
+            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
+            request_read_timeout=_number(env, "RELAY_REQUEST_READ_TIMEOUT", 30.0),
         )
         values.update(overrides)
         return cls(**values)
@@ -131,6 +146,27 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name}: must be positive")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+def _rate(raw: str | None) -> tuple[int, float]:
+    """RELAY_RATE_LIMIT as `requests/seconds` (`6000/60`), `requests` per minute, or 0 for no limit."""
+    if not raw:
+        return 6000, 60.0
+    count, _, window = raw.strip().partition("/")
+    try:
+        values = int(count), float(window or 60)
+    except ValueError:
+        raise ConfigError(f"RELAY_RATE_LIMIT: {raw!r} must look like 6000/60 (requests per seconds)") from None
+    if values[0] < 0 or values[1] <= 0:
+        raise ConfigError("RELAY_RATE_LIMIT: requests must be 0 or more and seconds positive")
+    return values
 
 
 def _schedule(raw: str | None) -> tuple[float, ...]:

@@ -32,6 +32,7 @@ class Intake:
     deliveries: int
     to_enqueue: list[str]
     duplicate: bool = False
+    event_name: str = ""
 
 
 def parse(body: bytes) -> dict[str, str]:
@@ -164,7 +165,7 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
             if key:
                 seen = session.get(IdempotencyKey, key, with_for_update=True)
                 if seen and seen.created_at > now - DEDUP_WINDOW:
-                    return _repeat(session, seen.event_id)
+                    return _repeat(session, seen.event_id, variables["eventName"])
             # Core INSERTs rather than ORM objects: intake is the hot path, and the unit of work cost more than
             # the statements. `event` stays a plain (transient) object for the on_store hooks.
             event = Event(id=new_id(), name=variables["eventName"], consumer=variables["consumerName"],
@@ -190,13 +191,14 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
             seen = session.get(IdempotencyKey, key)
             if seen is None:
                 raise
-            return _repeat(session, seen.event_id)
-    return Intake(event_id=event.id, deliveries=len(deliveries), to_enqueue=[d["id"] for d in deliveries])
+            return _repeat(session, seen.event_id, variables["eventName"])
+    return Intake(event_id=event.id, deliveries=len(deliveries), to_enqueue=[d["id"] for d in deliveries],
+                  event_name=event.name)
 
 
-def _repeat(session: Session, event_id: str) -> Intake:
+def _repeat(session: Session, event_id: str, event_name: str) -> Intake:
     count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.event_id == event_id))
-    return Intake(event_id=event_id, deliveries=count or 0, to_enqueue=[], duplicate=True)
+    return Intake(event_id=event_id, deliveries=count or 0, to_enqueue=[], duplicate=True, event_name=event_name)
 
 
 def sample_variables(webhook: Webhook) -> dict[str, str]:

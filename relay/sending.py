@@ -91,8 +91,7 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     duration_ms = round((time.perf_counter() - started) * 1000, 2)
 
     redactor = Redactor([*renderer.used, *literal_secrets])
-    requests_made: list[Request] = (result.requests if result else
-                                    (integration.describe(built) if built is not None else []))
+    requests_made: list[Request] = result.requests if result else _described(integration, built)
     request = requests_made[-1] if requests_made else None
     if request is not None and request.auth:
         redactor = redactor.add_basic_auth(*request.auth)
@@ -103,6 +102,16 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         response=redactor.data(response.to_log()) if response else None,
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
         notes=[redactor.text(n) for n in notes])
+
+
+def _described(integration, built) -> list[Request]:
+    """What was about to be sent, for the log; a failure here must not cost the attempt its record."""
+    if built is None:
+        return []
+    try:
+        return integration.describe(built)
+    except Exception:
+        return []
 
 
 def _unsealed(config: dict[str, Any], runtime: Runtime, collected: list[str]) -> dict[str, Any]:

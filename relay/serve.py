@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from relay.config import Settings
 from relay.runtime import embedded_redis_url
@@ -43,7 +44,8 @@ class Child:
 
 def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--worker-class", "gthread", "--access-logfile", "-",
+            "--threads", str(threads), "--worker-class", "relay.webserver.DeadlineWorker",
+            "--logger-class", "relay.logs.GunicornLogger", "--access-logfile", "-",
             "--graceful-timeout", "10", "--timeout", "60", "--no-control-socket"]
 
 
@@ -55,6 +57,7 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     env["RELAY_SECRET_KEY"] = settings.secret_key
     env["RELAY_ENCRYPTION_KEYS"] = ",".join(settings.encryption_keys)
     env["RELAY_DATA_DIR"] = str(settings.data_dir)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(settings))
     redis_proc = None
     if not settings.redis_url:
         from workers import embedded_redis
@@ -87,6 +90,15 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     finally:
         _stop_all([c.proc for c in children if c.proc], redis_proc)
     return 0
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """Where every child writes its counters; emptied at start, as prometheus_client requires."""
+    path = settings.metrics_dir or settings.data_dir / "metrics"
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return path
 
 
 def _restart(child: Child, env: dict[str, str]) -> None:

@@ -56,7 +56,12 @@ def host_is_templated(url: str) -> bool:
     """True when a placeholder stands in the scheme or host part of a URL template."""
     netloc_end = url.find("/", url.find("//") + 2) if "//" in url else -1
     authority = url if netloc_end < 0 else url[:netloc_end]
-    return bool(PLACEHOLDER.search(authority)) or not urlsplit(PLACEHOLDER.sub("x", url)).hostname
+    if PLACEHOLDER.search(authority):
+        return True
+    try:
+        return not urlsplit(PLACEHOLDER.sub("x", url)).hostname
+    except ValueError:  # unparseable: no host to speak of
+        return True
 
 
 class Renderer:

@@ -7,10 +7,9 @@ import re
 import secrets as pysecrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import integrations
-from integrations.base import Field
+from integrations.base import Field, split_url
 from relay.config import Settings
 from relay.errors import PayloadError
 from relay.events import EVENT_NAMES
@@ -211,8 +210,8 @@ class WebhookInput:
         url = config.get("url")
         if not isinstance(url, str):
             return
-        parts = urlsplit(PLACEHOLDER.sub("x", url))
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        parts = split_url(PLACEHOLDER.sub("x", url))
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             self.error("request.url", "must be an absolute http(s) URL with a host")
         elif host_is_templated(url):
             self.error("request.url", "the scheme and host may not contain a template")

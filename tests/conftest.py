@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -23,7 +26,7 @@ from relay.runtime import Runtime
 FIXTURES = Path(__file__).parent / "fixtures"
 EVENTS_DIR = FIXTURES / "pactbroker" / "events"
 PG_ADMIN_URL = os.environ.get("RELAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("RELAY_TEST_REDIS", "redis://127.0.0.1:6379")
+REDIS_URL = os.environ.get("RELAY_TEST_REDIS")  # unset: each test process runs a Redis server of its own
 TEST_KEYS = ("MpMLmDCCjBk0zXW-ZDRCt09wZJ2Zc7Vfaj0b-RDt5gA=",)
 
 
@@ -90,10 +93,49 @@ def database_url(request, tmp_path):
     return url
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_redis(port: int, tmp_dir: Path) -> subprocess.Popen:
+    """A real Redis (Valkey) server on 127.0.0.1:port, answering once this returns."""
+    from workers.embedded_redis import server_binary
+
+    proc = subprocess.Popen([server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_dir), "--logfile", str(tmp_dir / "redis.log")],
+                            stdin=subprocess.DEVNULL)
+    client = Redis(port=port, socket_connect_timeout=1)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            return proc
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """Redis for this test process alone: test runs sharing a machine must not take each other's jobs."""
+    if REDIS_URL:
+        yield REDIS_URL
+        return
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
 @pytest.fixture
-def redis_url(worker_number):
+def redis_url(worker_number, redis_server):
     """A real Redis database of this test process's own, emptied for each test."""
-    url = f"{REDIS_URL}/{1 + worker_number % 15}"
+    url = f"{redis_server}/{1 + worker_number % 15}"
     client = Redis.from_url(url)
     client.flushdb()
     client.close()

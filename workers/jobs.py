@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import lazyload
 
+from relay import metrics
 from relay.models import Attempt, Delivery, Event, Webhook, utcnow
 from relay.runtime import Runtime
 from relay.sending import Outcome, attempt
@@ -62,6 +63,7 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
                 .options(lazyload(Delivery.event), lazyload(Delivery.attempts))  # one query, not three
             ).one()
         number = delivery.attempts_made + 1
+        kind = webhook.kind if webhook is not None else "deleted"
         if webhook is None:
             outcome = Outcome(ok=False, retryable=False, request=None, response=None,
                               error="the webhook was deleted before this delivery was sent", duration_ms=0)
@@ -77,20 +79,27 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
                     last_error=outcome.error,
                     next_attempt_at=now + timedelta(seconds=delay) if delay is not None else None)
         ).rowcount
+        ids = {"delivery_id": delivery_id, "event_id": delivery.event_id, "webhook": delivery.webhook_uuid,
+               "integration": kind, "attempt": number}
         if not recorded:
             # The lease expired mid-send and another worker took over; its record wins.
             session.rollback()
-            log.warning("delivery %s attempt %s finished after its lease expired; not recorded", delivery_id, number)
+            metrics.attempt_recorded(kind, "lease-lost", outcome.duration_ms / 1000)
+            log.warning("delivery %s attempt %s finished after its lease expired; not recorded", delivery_id, number,
+                        extra=ids)
             return "lease-lost"
         session.commit()
-    log.info("delivery %s attempt %s: %s%s", delivery_id, number, status,
-             f" ({outcome.error})" if outcome.error else "")
+    metrics.attempt_recorded(kind, status, outcome.duration_ms / 1000)
+    log.info("delivery %s attempt %s: %s", delivery_id, number, status,
+             extra={**ids, "status": status, "http_status": (outcome.response or {}).get("status"),
+                    "duration_ms": outcome.duration_ms, "error": outcome.error, "retry_in": delay})
     if delay is not None:
         try:
             queue.enqueue_later(runtime.redis, runtime.settings.queue_name, delivery_id, number, delay,
                                 runtime.settings.lease_seconds)
         except Exception as exc:  # the sweeper picks it up when due
-            log.warning("could not schedule retry of %s: %s", delivery_id, exc)
+            log.warning("could not schedule retry of %s: %s", delivery_id, type(exc).__name__,
+                        extra={"delivery_id": delivery_id})
     return status
 
 

@@ -19,8 +19,9 @@ def run(runtime: Runtime, burst: bool = False) -> None:
     worker = SimpleWorker([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
     stop = sweeper.start(runtime)
     try:
-        worker.work(with_scheduler=True, burst=burst, logging_level=runtime.settings.log_level,
-                    max_jobs=None)
+        # RQ's own job lines repeat the relay's one line per attempt; keep only its warnings unless debugging.
+        level = runtime.settings.log_level if runtime.settings.log_level == "DEBUG" else "WARNING"
+        worker.work(with_scheduler=True, burst=burst, logging_level=level, max_jobs=None)
     finally:
         stop.set()
         logging.getLogger(__name__).info("worker stopped")

@@ -7,11 +7,14 @@ import logging
 from typing import Any
 
 from flask import Response, current_app, request
+from werkzeug.wsgi import LimitedStream
 
 from relay.errors import PayloadError
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# Webhook documents are a few levels deep; recursion over a much deeper one could exhaust the stack.
+MAX_DEPTH = 32
 
 
 def runtime() -> Runtime:
@@ -26,13 +29,45 @@ def base_url() -> str:
     return request.host_url.rstrip("/")
 
 
+def body_bytes() -> bytes:
+    """The whole body. Werkzeug cuts a chunked body at the size limit without a word: make that a 413."""
+    data = request.get_data()
+    stream = request.stream
+    if request.content_length is None and isinstance(stream, LimitedStream) and stream.is_exhausted:
+        stream.read(1)  # raises RequestEntityTooLarge when more was sent
+    return data
+
+
 def json_body() -> Any:
     if not request.is_json:
         raise PayloadError.one("body", "send JSON with Content-Type: application/json", status=415)
-    data = request.get_json(silent=True)
+    body_bytes()
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # not a ValueError, so silent=True lets it through
+        data = None
     if data is None:
         raise PayloadError.one("body", "is not valid JSON")
+    problem = shape_problem(data, MAX_DEPTH)
+    if problem:
+        raise PayloadError.one("body", problem)
     return data
+
+
+def shape_problem(value: Any, limit: int) -> str | None:
+    """Nesting deeper than `limit`, or a NUL character (PostgreSQL cannot store one); iterative, so depth
+    itself cannot crash it."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return "must not contain NUL characters"
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return f"nests deeper than {limit} levels"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def limit_arg(default: int = 50, maximum: int = 500) -> int:

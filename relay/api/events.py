@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, jsonify, request
+from sqlalchemy.exc import OperationalError
 
-from relay import events, pairstore
-from relay.api import db, enqueue_after_response
+from relay import events, metrics, pairstore
+from relay.api import body_bytes, db, enqueue_after_response
 from relay.auth import require
 from relay.errors import PayloadError
 
@@ -19,13 +20,31 @@ log = logging.getLogger(__name__)
 @require("intake")
 def receive():
     if not request.is_json:
+        _rejected("unsupported-media-type")
         raise PayloadError.one("Content-Type", "must be application/json", status=415)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 255:
+        _rejected("invalid")
         raise PayloadError.one("Idempotency-Key", "must be 1 to 255 characters")
-    intake = events.receive(db(), request.get_data(cache=False), key, on_store=[pairstore.record])
-    log.info("event %s %s: %d deliveries%s", intake.event_id, "repeat" if intake.duplicate else "stored",
-             intake.deliveries, "" if not intake.duplicate else " (not re-sent)")
+    try:
+        intake = events.receive(db(), body_bytes(), key, on_store=[pairstore.record])
+    except PayloadError as exc:
+        _rejected("invalid", sorted(exc.errors))
+        raise
+    except OperationalError:
+        metrics.event_received("unknown", "unavailable")
+        log.warning("event not stored: database unavailable", extra={"outcome": "unavailable"})
+        raise
+    outcome = "duplicate" if intake.duplicate else "stored"
+    metrics.event_received(intake.event_name, outcome)
+    log.info("event %s %s", intake.event_id, outcome,
+             extra={"event_id": intake.event_id, "event_name": intake.event_name, "outcome": outcome,
+                    "deliveries": intake.deliveries, "delivery_ids": intake.to_enqueue})
     response = jsonify({"event": intake.event_id, "deliveries": intake.deliveries})
     response.status_code = 200 if intake.duplicate else 202
     return enqueue_after_response(response, intake.to_enqueue)
+
+
+def _rejected(outcome: str, fields: list[str] | None = None) -> None:
+    metrics.event_received("unknown", outcome)
+    log.info("event rejected: %s", outcome, extra={"outcome": outcome, "fields": fields or []})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from sqlalchemy import select
+from werkzeug.routing import BaseConverter
 
 from integrations import presets
 from relay import deliveries, webhooks
@@ -16,6 +17,18 @@ from relay.models import Event, Secret, Webhook
 from relay.sending import attempt
 
 bp = Blueprint("webhooks", __name__)
+
+
+class WebhookSegment(BaseConverter):
+    """Any path segment but `presets`, which is a resource of its own: PUT /webhooks/presets is a 405,
+    not a webhook named "presets". Bad uuids still reach the views, which explain what is wrong."""
+
+    regex = r"(?!presets(?:/|$))[^/]+"
+
+
+@bp.record_once
+def _register_converter(state) -> None:
+    state.app.url_map.converters.setdefault("webhook", WebhookSegment)
 
 
 def _get(uuid: str) -> Webhook:
@@ -92,13 +105,13 @@ def create():
     return _respond(hook, 201, signing_secret)
 
 
-@bp.get("/webhooks/<uuid>")
+@bp.get("/webhooks/<webhook:uuid>")
 @require("read")
 def show(uuid: str):
     return _respond(_get(uuid), 200)
 
 
-@bp.put("/webhooks/<uuid>")
+@bp.put("/webhooks/<webhook:uuid>")
 @require("write")
 def upsert(uuid: str):
     if not webhooks.UUID_PATTERN.match(uuid):
@@ -117,7 +130,7 @@ def upsert(uuid: str):
     return _respond(hook, 201 if created else 200, signing_secret)
 
 
-@bp.delete("/webhooks/<uuid>")
+@bp.delete("/webhooks/<webhook:uuid>")
 @require("write")
 def destroy(uuid: str):
     session = db()
@@ -128,7 +141,7 @@ def destroy(uuid: str):
     return "", 204
 
 
-@bp.post("/webhooks/<uuid>/execute")
+@bp.post("/webhooks/<webhook:uuid>/execute")
 @require("write")
 def execute(uuid: str):
     return jsonify(execute_once(db(), runtime(), _get(uuid)))
@@ -166,7 +179,7 @@ def _log_lines(outcome) -> str:
     return "\n".join(lines)
 
 
-@bp.get("/webhooks/<uuid>/deliveries")
+@bp.get("/webhooks/<webhook:uuid>/deliveries")
 @require("read")
 def webhook_deliveries(uuid: str):
     rows = deliveries.newest(db(), limit_arg(), webhook_uuid=_get(uuid).uuid)

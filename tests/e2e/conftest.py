@@ -34,13 +34,13 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
 
 
 class Sink:
     """A threaded HTTP server that records every request; `behaviour(n, request)` picks (status, delay)."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.behaviour = lambda n, req: (200, 0)
@@ -64,7 +64,7 @@ class Sink:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -98,10 +98,11 @@ class Relay:
         self.proc: subprocess.Popen | None = None
         self.token: str | None = None
 
-    def start(self) -> Relay:
-        self.proc = subprocess.Popen([BIN, "serve", "--port", str(self.port), "--workers", "2", "--web-workers", "1"],
+    def start(self, workers: int = 2, web_workers: int = 1, threads: int = 4) -> Relay:
+        self.proc = subprocess.Popen([BIN, "serve", "--port", str(self.port), "--workers", str(workers),
+                                      "--web-workers", str(web_workers), "--threads", str(threads)],
                                      env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        wait_for(self._ready, timeout=60, what=f"relay ready (log: {self.log})")
+        wait_for(self._ready, timeout=90, what=f"relay ready (log: {self.log})")
         return self
 
     def _ready(self) -> bool:

@@ -1,0 +1,73 @@
+"""Request floods, oversized and deeply nested bodies, against the app with a real database and Redis."""
+
+import json
+
+import pytest
+
+from relay.app import create_app
+from relay.runtime import Runtime
+from tests.conftest import make_settings, sample_event
+
+
+@pytest.fixture
+def limited(tmp_path, database_url, redis_url):
+    """An app whose tokens may make 5 requests a minute."""
+    runtime = Runtime(make_settings(tmp_path, database_url, redis_url, rate_limit=5, rate_window=60.0))
+    yield runtime
+    runtime.engine.dispose()
+
+
+def token(runtime, role="admin"):
+    from relay.auth import create_token
+
+    with runtime.sessions.begin() as session:
+        return create_token(session, "flood", role)[1]
+
+
+def test_a_flood_from_one_token_gets_429_with_retry_after(limited):
+    client = create_app(runtime=limited).test_client()
+    flooder, other = token(limited), token(limited)
+    answers = [client.get("/secrets", headers={"Authorization": f"Bearer {flooder}"}) for _ in range(8)]
+    assert [r.status_code for r in answers] == [200] * 5 + [429] * 3
+    assert all(1 <= int(r.headers["Retry-After"]) <= 60 for r in answers[5:])
+    assert answers[5].json["error"].startswith("too many requests")
+    assert client.get("/secrets", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
+def test_intake_keeps_working_when_the_limiter_cannot_reach_redis(tmp_path, database_url):
+    from tests.conftest import free_port
+
+    runtime = Runtime(make_settings(tmp_path, database_url, f"redis://127.0.0.1:{free_port()}/0", rate_limit=1))
+    client = create_app(runtime=runtime).test_client()
+    headers = {"Authorization": f"Bearer {token(runtime, 'intake')}"}
+    for version in range(4):  # over the limit of 1, yet all accepted: the limiter fails open
+        event = {**sample_event("contract_published"), "consumerVersionNumber": f"1.{version}"}
+        assert client.post("/events", json=event, headers=headers).status_code == 202
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {token(runtime)}"}).text
+    assert 'pact_relay_up{component="redis"} 0.0' in metrics
+    assert 'pact_relay_events_received_total{event_name="contract_published",outcome="stored"}' in metrics
+    runtime.engine.dispose()
+
+
+def test_oversized_bodies_get_413_and_store_nothing(api):
+    big = {**sample_event("contract_published"), "buildUrl": "x" * (300 * 1024)}
+    resp = api.post("/events", json=big)
+    assert resp.status_code == 413 and "256 KiB" in resp.json["error"]
+    resp = api.post("/webhooks", json={"description": "x" * (300 * 1024)})
+    assert resp.status_code == 413
+    assert api.get("/deliveries").json["deliveries"] == []
+
+
+@pytest.mark.parametrize("depth", [33, 2000, 100_000])
+@pytest.mark.parametrize("path", ["/events", "/webhooks", "/secrets"])
+def test_deeply_nested_json_is_a_400(api, path, depth):
+    body = '{"eventName": ' + "[" * depth + "]" * depth + "}"
+    resp = api.post(path, data=body, content_type="application/json")
+    assert resp.status_code in (400, 413), resp.json
+    assert "errors" in resp.json or "error" in resp.json
+
+
+def test_nesting_within_the_limit_is_validated_normally(api):
+    body = {"events": [{"name": "contract_published"}],
+            "request": {"url": "https://example.com/", "body": json.loads("[" * 20 + "]" * 20)}}
+    assert api.post("/webhooks", json=body).status_code == 201
