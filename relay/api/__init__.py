@@ -12,9 +12,9 @@ from werkzeug.wsgi import LimitedStream
 from relay.errors import PayloadError
 from relay.runtime import Runtime
 
-log = logging.getLogger(__name__)
 # Webhook documents are a few levels deep; recursion over a much deeper one could exhaust the stack.
 MAX_DEPTH = 32
+log = logging.getLogger(__name__)
 
 
 def runtime() -> Runtime:

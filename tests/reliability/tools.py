@@ -36,7 +36,15 @@ class TcpProxy:
 
     def cut(self) -> None:
         with self.lock:
-            self.listener.close()
+            # close() alone does not wake a thread blocked in accept() on Linux: the socket would go on
+            # accepting. shutdown() does, and _accept also re-checks under the lock.
+            if self.listener is not None:
+                try:
+                    self.listener.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self.listener.close()
+                self.listener = None
             for conn in self.conns:
                 _reset(conn)
             self.conns.clear()
@@ -53,6 +61,10 @@ class TcpProxy:
                 _reset(client)
                 continue
             with self.lock:
+                if self.listener is not listener:  # cut while this connection was being set up
+                    _reset(client)
+                    _reset(upstream)
+                    return
                 self.conns += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
 
