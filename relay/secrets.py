@@ -7,7 +7,7 @@ import re
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy.orm import Session
 
-from relay.errors import PayloadError
+from relay.errors import NotFound, PayloadError
 from relay.models import Secret, utcnow
 from relay.redact import remember
 
@@ -51,6 +51,14 @@ class Vault:
 
 def is_sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+
+
+def find(session: Session, name: str) -> Secret:
+    """The stored secret called `name`, or NotFound (a 404) naming it."""
+    secret = session.get(Secret, name) if NAME.match(name) else None
+    if secret is None:
+        raise NotFound(f"no secret {name[:100]!r}")
+    return secret
 
 
 def save(session: Session, vault: Vault, name: object, value: object, description: object

@@ -9,9 +9,8 @@ from relay import secrets
 from relay.api import db, json_body, runtime
 from relay.auditing import record
 from relay.auth import require
-from relay.errors import NotFound, PayloadError
+from relay.errors import PayloadError
 from relay.models import Secret
-from relay.secrets import NAME
 
 bp = Blueprint("secrets", __name__)
 
@@ -59,9 +58,7 @@ def upsert(name: str):
 @bp.get("/secrets/<name>")
 @require("read")
 def show(name: str):
-    secret = db().get(Secret, name) if NAME.match(name) else None
-    if secret is None:
-        raise NotFound(f"no secret {name[:100]!r}")
+    secret = secrets.find(db(), name)
     return jsonify(to_json(secret))
 
 
@@ -69,9 +66,7 @@ def show(name: str):
 @require("write")
 def destroy(name: str):
     session = db()
-    secret = session.get(Secret, name) if NAME.match(name) else None
-    if secret is None:
-        raise NotFound(f"no secret {name[:100]!r}")
+    secret = secrets.find(session, name)
     session.delete(secret)
     record(session, "secret.deleted", name=secret.name)
     session.commit()

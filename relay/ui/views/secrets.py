@@ -7,9 +7,8 @@ from sqlalchemy import select
 
 from relay import secrets as vaulted
 from relay.api import db, runtime
-from relay.errors import NotFound, PayloadError
+from relay.errors import PayloadError
 from relay.models import Secret, Webhook
-from relay.secrets import NAME
 from relay.templating import references
 from relay.ui import access, bp
 
@@ -58,9 +57,7 @@ def secret_save():
 @access.login_required("write")
 def secret_delete(name: str):
     session = db()
-    secret = session.get(Secret, name) if NAME.match(name) else None
-    if secret is None:
-        raise NotFound(f"no secret {name[:100]!r}")
+    secret = vaulted.find(session, name)
     session.delete(secret)
     access.audit("secret.deleted", name=secret.name)
     session.commit()
