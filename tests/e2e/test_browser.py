@@ -39,6 +39,13 @@ EVENTS = [  # (consumer, provider, event, pact sha): enough variety for every st
     ("Mobile App", "Users API", "contract_published", SHA),
 ]
 PAIRS = {(c, p) for c, p, _, _ in EVENTS}
+TOO_WIDE = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > innerWidth && !e.parentElement.closest('pre, .scroll'))
+  .slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className)"""
+PHONE_PAGES = [("/", "Dashboard"), ("/network", "Network"), ("/webhooks", "Webhooks"),
+               ("/webhooks/new", "New webhook"), ("/deliveries", "Deliveries"), ("/secrets", "Secrets"),
+               ("/tokens", "API tokens"), ("/users", "Users"), ("/audit", "Audit log"),
+               ("/about", "About Pact Relay")]
 
 
 def event_for(consumer: str, provider: str, name: str, sha: str) -> dict:
@@ -254,10 +261,16 @@ def test_sign_in_edit_test_deliver_replay_and_secrets(served, sink, browser_page
     expect(page.locator("#broker-json")).to_contain_text("${pactbroker.consumerName}")
     shots(page, "15-about")
 
-    # Phone width: the same pages reflow, no sideways scrolling of the page itself.
+    # Phone width: every page reflows, no sideways scrolling of the page itself (wide tables and code
+    # scroll inside their own box). Waiting for the heading keeps the check off the page being left.
     page.set_viewport_size({"width": 390, "height": 844})
+    for path, heading in PHONE_PAGES:
+        page.goto(f"{relay.url}/ui{path}")
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"/ui{path} is {width} px wide at a 390 px viewport: {page.evaluate(TOO_WIDE)}"
     nav(page, "Dashboard").click()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
     shots(page, "16-dashboard-phone")
 
     page.get_by_role("button", name="Sign out").click()
