@@ -7,8 +7,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from relay.badgeurls import BadgeRef, parse, verify
-from relay.cli import broker_webhook_json, main
-from relay.models import Token
+from relay.brokerwebhook import broker_webhook_json
+from relay.cli import main
+from relay.models import AuditEntry, Token
 from relay.templating import VARIABLES
 
 
@@ -89,7 +90,10 @@ def test_broker_webhook_without_token_makes_an_intake_token(env, runtime):
     value = json.loads(result.output)["request"]["headers"]["Authorization"].split()[1]
     with runtime.sessions() as session:
         assert session.scalars(select(Token.role).where(Token.name == "pact-broker")).one() == "intake"
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.type == "token.created")).one()
     assert value.startswith("prt_")
+    assert json.loads(entry.payload)["name"] == "pact-broker" and entry.actor_type == "cli"
+    assert value not in entry.payload
 
 
 def test_broker_rejection_is_reported(env, httpserver):

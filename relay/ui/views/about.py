@@ -9,7 +9,7 @@ from flask import render_template
 
 from relay.api import db, runtime
 from relay.auth import create_token
-from relay.cli import broker_webhook_json
+from relay.brokerwebhook import broker_webhook_json
 from relay.ui import access, bp
 
 TOKEN_PLACEHOLDER = "<an intake token>"

@@ -1,0 +1,74 @@
+"""What every `pact-relay` command shares: one-line failures, settings, the runtime, audit entries, tables."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import click
+
+from relay.config import ConfigError, Settings
+
+
+class Fail(click.ClickException):
+    """One readable line and exit status 1."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise Fail(str(exc)) from None
+
+
+def load_runtime():
+    from relay.runtime import Runtime
+
+    try:
+        return Runtime(load_settings())
+    except ConfigError as exc:
+        raise Fail(str(exc)) from None
+
+
+def migrated_runtime():
+    from relay import db as database
+
+    made = load_runtime()
+    database.upgrade(made.settings, made.engine)
+    return made
+
+
+def configure_logging(settings: Settings) -> None:
+    from relay import logredact, logs
+
+    logredact.install()
+    logs.configure(settings)
+
+
+def _cli_actor():
+    import pwd
+
+    from relay.audit import Actor
+
+    try:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        name = f"uid {os.getuid()}"
+    return Actor("cli", name)
+
+
+def record(session, type: str, **payload) -> None:
+    """Append an audit entry for the running command, with the local user as actor."""
+    from relay import audit as log
+
+    command = click.get_current_context().command_path
+    log.append(session, type, _cli_actor(), payload, log.Origin(method="CLI", path=command))
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
