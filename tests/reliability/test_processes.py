@@ -39,9 +39,14 @@ def test_all_workers_killed_and_restarted_under_load(relay_factory, sink):
     seen = arrivals(sink)
     assert set(seen) == {d["id"] for d in deliveries(relay)}
     repeats = sum(n - 1 for n in seen.values())
-    assert repeats <= killed  # a repeat only where a worker died mid-send
+    # A repeat only where a worker died mid-send, or where a send outlived its (3 s) lease on a loaded
+    # machine: the late worker's attempt is then counted as lease-lost and not recorded.
+    lease_lost = metric_value(relay.call("GET", "/metrics").text, "pact_relay_delivery_attempts_total",
+                              result="lease-lost")
+    assert repeats <= killed + lease_lost
     assert all(len(d["attempts"]) == 1 for d in deliveries(relay))  # one recorded attempt each
-    print(f"\nworkers killed: {killed}; events 150; arrived {len(seen)}; repeats {repeats}; lost 0")
+    print(f"\nworkers killed: {killed}; lease lost: {lease_lost:.0f}; events 150; arrived {len(seen)}; "
+          f"repeats {repeats}; lost 0")
 
 
 def test_web_server_killed_during_an_intake_burst(relay_factory, sink):
