@@ -93,7 +93,7 @@ class Result:
 class Context:
     """Everything `send` may use besides the built request: the guarded HTTP session and timeouts."""
 
-    session: Any  # requests.Session guarded by integrations.netguard
+    session: Any  # requests.Session from Guard.session(); connections are checked by Guard.enforced()
     check_url: Callable[[str], None]  # raises PermanentDeliveryError for a URL the policy refuses
     timeout: tuple[float, float] = (5.0, 15.0)
     delivery_id: str = ""

@@ -1,4 +1,4 @@
-"""Jenkins builds with parameters (python-jenkins), crumbs included, through the relay's guarded transport."""
+"""Jenkins builds with parameters (python-jenkins), crumbs included, over the relay's HTTP session."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class JenkinsBuild:
 
 
 class _GuardedJenkins(jenkins.Jenkins):
-    """python-jenkins over the relay's guarded adapters: peer addresses checked, no proxies from the
+    """python-jenkins over the relay's session adapters (connections kept across sends), no proxies from the
     environment, no redirects, no retries with sleeps. Only the session's adapters and settings change."""
 
     def __init__(self, url: str, username: str | None, password: str | None, timeout: Any,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from integrations.base import PermanentDeliveryError, split_url
 
@@ -62,7 +65,7 @@ def _host_allowed(host: str, addresses: list[str], allowed: tuple[str, ...]) -> 
 
 
 class Guard:
-    """Checks URLs before a request and the connected peer address on every connection."""
+    """Checks URLs before a request, and inside `enforced()` the address of every connection made."""
 
     def __init__(self, policy: Policy):
         self.policy = policy
@@ -103,38 +106,98 @@ class Guard:
         return sorted({info[4][0] for info in infos})
 
     def session(self) -> requests.Session:
-        """A requests session that re-checks the address actually connected to (defeats DNS rebinding)."""
+        """A requests session for sends; the connection check itself comes from `enforced()`."""
         session = requests.Session()
-        session.trust_env = False  # proxies from the environment would bypass the peer check
+        session.trust_env = False  # with a proxy from the environment the check would see the proxy, not the target
         session.headers["User-Agent"] = "Pact-Relay"
-        adapter = _GuardedAdapter(self)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
         return session
 
-
-def _checked(conn_base: type, guard: Guard) -> type:
-    def _new_conn(self):
-        sock = conn_base._new_conn(self)
+    @contextmanager
+    def enforced(self) -> Iterator[None]:
+        """Check every connection this thread (context) opens inside the block, whichever library opens it."""
+        install_hook()
+        token = _active.set(_Enforcement(self))
         try:
-            guard.check_address(self.host, sock.getpeername()[0])
+            yield
+        finally:
+            _active.reset(token)
+
+    def check_connection(self, host: str | None, address: Any) -> None:
+        """The connect-time check of an AF_INET/AF_INET6 address tuple; `host` is the name resolved for it."""
+        ip = address[0] if isinstance(address, tuple) and address else address
+        try:
+            ipaddress.ip_address(str(ip).split("%", 1)[0])
+        except ValueError:
+            # socket.connect resolves a name itself, after this check: only a literal address can be checked
+            raise AddressRefused(f"refused connection to {ip!r}: not an IP address") from None
+        ip = str(ip)
+        who = ip if host in (None, ip) else f"{host} ({ip})"
+        if self.policy.allowed_hosts and not _host_allowed(host or ip, [ip], self.policy.allowed_hosts):
+            raise AddressRefused(f"refused connection to {who}: not in RELAY_ALLOWED_HOSTS")
+        if self.policy.allow_private:
+            return
+        problem = address_problem(ip)
+        if problem:
+            raise AddressRefused(f"refused connection to {who}: {problem} "
+                                 "(set RELAY_ALLOW_PRIVATE_NETWORKS=true to allow)")
+
+
+def refusal(exc: BaseException | None) -> AddressRefused | None:
+    """The AddressRefused behind an exception, however a library wrapped it (cause, context, `reason`)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, AddressRefused):
+            return exc
+        seen.add(id(exc))
+        reason = getattr(exc, "reason", None)  # urllib's URLError and urllib3's MaxRetryError keep it here
+        if isinstance(reason, AddressRefused):
+            return reason
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@dataclass
+class _Enforcement:
+    guard: Guard
+    host: str | None = None  # the name last resolved in this context: the one the next connect goes to
+
+
+_active: ContextVar[_Enforcement | None] = ContextVar("relay_guard_enforcement", default=None)
+_hook_lock = threading.Lock()
+_hook_installed = False
+_IP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+
+
+def install_hook() -> None:
+    """Add the audit hook once per process; it cannot be removed, and does nothing outside `enforced()`."""
+    global _hook_installed
+    if _hook_installed:
+        return
+    with _hook_lock:
+        if not _hook_installed:
+            sys.addaudithook(_audit)
+            _hook_installed = True
+
+
+def _audit(event: str, args: tuple, _active_get=_active.get, _families=_IP_FAMILIES) -> None:
+    # Called for every audited event in the process (imports, open, compile, ...): return at once for others.
+    # Defaults bind what it needs, so it keeps working while modules are torn down at exit.
+    if event == "socket.connect":
+        state = _active_get()
+        if state is None:
+            return
+        sock, address = args
+        if sock.family not in _families:  # AF_UNIX and the rest have no IP address to check
+            return
+        try:
+            state.guard.check_connection(state.host, address)
         except AddressRefused:
-            sock.close()
+            sock.close()  # callers close a socket only when connect raises OSError; this would leak until collected
             raise
-        return sock
-
-    return type(f"Guarded{conn_base.__name__}", (conn_base,), {"_new_conn": _new_conn})
-
-
-class _GuardedAdapter(HTTPAdapter):
-    def __init__(self, guard: Guard):
-        self.guard = guard
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        http_pool = type("GuardedHTTPPool", (HTTPConnectionPool,),
-                         {"ConnectionCls": _checked(HTTPConnection, self.guard)})
-        https_pool = type("GuardedHTTPSPool", (HTTPSConnectionPool,),
-                          {"ConnectionCls": _checked(HTTPSConnection, self.guard)})
-        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+    elif event == "socket.getaddrinfo":
+        state = _active_get()
+        if state is not None:
+            host = args[0]
+            if isinstance(host, bytes):
+                host = host.decode("ascii", "replace")
+            state.host = str(host).lower() if host else None

@@ -45,7 +45,7 @@ class Runtime:
                             schemes=s.allowed_schemes))
 
     def http_session(self):
-        """This thread's guarded requests session, kept across sends so connections are reused.
+        """This thread's requests session, kept across sends so connections are reused.
 
         A session per attempt cost a new TCP (and TLS) connection per delivery. Cookies are refused so
         that nothing one target sets is ever sent along with a later delivery."""

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 import integrations
-from integrations.base import Context, DeliveryError, Request
+from integrations.base import Context, DeliveryError, Request, Response
+from integrations.netguard import refusal
 from relay.models import Secret, Webhook
 from relay.redact import Redactor
 from relay.runtime import Runtime
@@ -80,14 +81,11 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         timeout = (webhook.connect_timeout or DEFAULT_TIMEOUT[0], webhook.read_timeout or DEFAULT_TIMEOUT[1])
         ctx = Context(session=runtime.http_session(), check_url=runtime.guard.check_url, timeout=timeout,
                       delivery_id=delivery_id, extra={"signing_secret": signing_secret} if signing_secret else {})
-        result = integration.send(built, ctx)
+        with runtime.guard.enforced():  # whichever library the integration uses, its connections are checked
+            result = integration.send(built, ctx)
         response = result.response
-    except DeliveryError as exc:
-        error, retryable, retry_after, response = exc.message, exc.retryable, exc.retry_after, exc.response
-    except (MissingSecret, DecryptionError) as exc:
-        error = str(exc)
-    except Exception as exc:  # a bug in an integration must not kill the worker; retry with the schedule
-        error, retryable = f"internal error: {type(exc).__name__}: {exc}", True
+    except Exception as exc:
+        error, retryable, retry_after, response = _failure(exc)
     duration_ms = round((time.perf_counter() - started) * 1000, 2)
 
     redactor = Redactor([*renderer.used, *literal_secrets])
@@ -102,6 +100,19 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         response=redactor.data(response.to_log()) if response else None,
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
         notes=[redactor.text(n) for n in notes])
+
+
+def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:
+    """(error, retryable, retry_after, response) for what a send raised."""
+    refused = refusal(exc)
+    if refused is not None:  # a library may have wrapped it, or an integration turned it into "unreachable"
+        return refused.message, False, None, None
+    if isinstance(exc, DeliveryError):
+        return exc.message, exc.retryable, exc.retry_after, exc.response
+    if isinstance(exc, (MissingSecret, DecryptionError)):
+        return str(exc), False, None, None
+    # a bug in an integration must not kill the worker; retry with the schedule
+    return f"internal error: {type(exc).__name__}: {exc}", True, None, None
 
 
 def _described(integration, built) -> list[Request]:

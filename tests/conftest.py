@@ -92,6 +92,28 @@ def database_url(request, tmp_path):
     return url
 
 
+PUBLIC_ADDRESS = "93.184.216.34"
+LOOPBACK_REFUSED = ("refused connection to 127.0.0.1: a loopback address "
+                    "(set RELAY_ALLOW_PRIVATE_NETWORKS=true to allow)")
+
+
+@pytest.fixture
+def rebinding(monkeypatch) -> list[str]:
+    """DNS rebinding: `rebind.test` answers a public address to the first lookup (the guard's pre-connect
+    check) and 127.0.0.1 to every later one (the library's own, just before it connects). Returns the lookups."""
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "rebind.test":
+            host = PUBLIC_ADDRESS if not lookups else "127.0.0.1"
+            lookups.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

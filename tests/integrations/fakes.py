@@ -1,4 +1,4 @@
-"""Loopback stand-ins for GitHub, Slack, Jenkins and Travis: used by the golden tests and to verify the pacts."""
+"""Loopback stand-ins for GitHub, Slack, Jenkins and Travis (golden tests, pact verification), and TARGETS."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug import Response
 
 GITHUB_STATUS = re.compile(r"^/repos/[^/]+/[^/]+/statuses/[^/]+$")
@@ -60,3 +62,34 @@ def serve_travis(httpserver) -> None:
         return Response(json.dumps(reply), status=202, content_type="application/json")
 
     httpserver.expect_request(TRAVIS_REQUESTS, method="POST").respond_with_handler(accept)
+
+
+def app_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def _ok(httpserver) -> None:
+    httpserver.expect_request("/hook").respond_with_data("ok")
+
+
+# kind, config for a target at `base`, what serves it: each library and way of authenticating, for the guard tests
+TARGETS = {
+    "request (requests)": ("request", lambda base: {"method": "POST", "url": f"{base}/hook"}, _ok),
+    "github token (PyGithub)": ("github", lambda base: {"repository": "acme/app", "token": "${user.GitHubToken}",
+                                                        "base_url": base}, serve_github),
+    "github app (PyGithub)": ("github", lambda base: {"repository": "acme/app", "app_id": "4242",
+                                                      "private_key": "${user.AppKey}", "installation_id": "77",
+                                                      "base_url": base}, serve_github),
+    "slack webhook (slack-sdk)": ("slack", lambda base: {"webhook_url": f"{base}/services/${{user.SlackHookPath}}"},
+                                  serve_slack),
+    "slack bot (slack-sdk)": ("slack", lambda base: {"token": "${user.SlackToken}", "channel": "#pacts",
+                                                     "base_url": f"{base}/api/"}, serve_slack),
+    "jenkins (python-jenkins)": ("jenkins", lambda base: {"url": f"{base}/", "job": "contracts/verify",
+                                                          "parameters": {"PACT_URL": "${pactbroker.pactUrl}"},
+                                                          "username": "bot", "token": "${user.JenkinsToken}"},
+                                 serve_jenkins),
+    "travis (requests)": ("travis", lambda base: {"repository": "acme/app", "branch": "main",
+                                                  "token": "${user.TravisToken}", "base_url": base}, serve_travis),
+}

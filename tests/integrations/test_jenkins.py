@@ -106,13 +106,13 @@ def test_validation():
     assert "parameters" in v({"url": "https://ci.example.com", "job": "a", "parameters": ["x"]})
 
 
-def test_connections_go_through_the_guarded_session(httpserver):
+def test_connections_are_checked_inside_enforced(httpserver):
     from integrations.base import Context
     from integrations.netguard import AddressRefused, Guard, Policy
 
     serve_jenkins(httpserver)
     strict = Guard(Policy(allow_private=False, schemes=("http", "https")))
-    ctx = Context(session=strict.session(), check_url=lambda url: None)  # only the peer-address check is left
-    with pytest.raises(AddressRefused, match="loopback"):
+    ctx = Context(session=strict.session(), check_url=lambda url: None)  # only the connection check is left
+    with strict.enforced(), pytest.raises(AddressRefused, match="loopback"):
         run(httpserver, ctx, event("contract_published"))
     assert len(httpserver.log) == 0
