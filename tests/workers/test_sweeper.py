@@ -2,10 +2,13 @@
 
 from datetime import timedelta
 
+from rq import Queue
+from rq.serializers import JSONSerializer
 from sqlalchemy import update
 
 from relay.models import Delivery, utcnow
 from tests.conftest import sample_event
+from workers.queue import queue
 from workers.sweeper import prune, sweep
 
 
@@ -65,6 +68,22 @@ def test_a_worker_killed_mid_send_is_recovered_when_its_lease_ends(api, runtime,
     assert sweep(runtime) == 1
     drain()
     assert len(httpserver.log) == 1
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_put_back(api, runtime, httpserver, drain):
+    setup_delivery(api, httpserver)
+    age(runtime)
+    rq_queue = queue(runtime.redis, runtime.settings.queue_name)
+    # What a worker does first: move the job to RQ's intermediate list. Then it is SIGKILLed.
+    job, _ = Queue.dequeue_any([rq_queue], timeout=None, connection=runtime.redis, serializer=JSONSerializer)
+    assert queued(runtime) == 0 and job.get_status() == "queued"
+    assert sweep(runtime) == 0  # first sight: a live worker may be about to start it
+    assert sweep(runtime) == 1  # still not started on the next pass: stranded
+    assert rq_queue.intermediate_queue.get_job_ids() == [] and queued(runtime) == 1
+    drain()
+    assert len(httpserver.log) == 1
+    assert api.get("/deliveries").json["deliveries"][0]["status"] == "succeeded"
+    assert sweep(runtime) == 0
 
 
 def test_prune_removes_old_idempotency_keys(api, runtime, httpserver):
