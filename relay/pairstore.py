@@ -79,8 +79,7 @@ _UPDATE_ROW = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
 
 def _insert_rows(dialect: str):
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](_TABLE)
-    # WHERE false updates nothing, but locks a conflicting row (waiting for its holder) rather than passing it by
-    # as DO NOTHING would: see record().
+    # WHERE false updates nothing but still locks a conflicting row, waiting for its holder: see record().
     return (insert.on_conflict_do_update(index_elements=KEY_COLUMNS, set_={"id": _TABLE.c.id}, where=false())
             .returning(*_TABLE.c[KEY_COLUMNS]))
 
@@ -97,11 +96,12 @@ def _locked(session: Session, keys: list[PairKey]) -> dict[PairKey, tuple[int, P
 def record(session: Session, event: Event) -> None:
     """Intake hook: apply the event to each of its rows, inside the intake transaction.
 
-    The pair's main row (no tags) is its lock: every intake takes it before touching any other row of the pair,
-    so two intakes for one pair queue instead of deadlocking or overwriting each other. Usually all rows exist
-    and one locking SELECT plus one UPDATE per changed row does it. Missing rows are inserted already applied,
-    main row first; a row another intake committed meanwhile conflicts, is locked by the insert, and is read
-    and applied like the rest.
+    The pair's main row (no tags) is its lock: every intake takes it before any other row of the pair, so two
+    intakes for one pair queue instead of deadlocking or overwriting each other. Usually every row exists: one
+    locking SELECT (main row first) and one executemany UPDATE of the changed rows. Missing rows are inserted
+    already applied, main row first. A row that another intake committed after our SELECT began conflicts; the
+    insert then locks it (waiting, for the main row, like any other intake) and it is read and applied like the
+    rest. With DO NOTHING instead, such an insert would add tag rows without holding the main row: a deadlock.
     """
     variables = _bounded(event.variables)
     keys = keys_for(variables)
