@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,6 +118,7 @@ class Subscription:
     provider_label: str | None
 
 
+_WEBHOOKS_VERSION = select(func.count(), func.max(Webhook.updated_at))
 _MATCH_COLUMNS = (Webhook.uuid, Webhook.events, Webhook.consumer_name, Webhook.consumer_label,
                   Webhook.provider_name, Webhook.provider_label)
 
@@ -135,7 +136,7 @@ class SubscriptionCache:
         self._subscriptions: tuple[Subscription, ...] = ()
 
     def get(self, session: Session) -> tuple[Subscription, ...]:
-        version = tuple(session.execute(select(func.count(), func.max(Webhook.updated_at))).one())
+        version = tuple(session.execute(_WEBHOOKS_VERSION).one())
         with self._lock:
             if version == self._version:
                 return self._subscriptions
@@ -154,6 +155,16 @@ def matching_webhooks(session: Session, variables: dict[str, str]) -> list[Subsc
     return [w for w in _subscriptions.get(session) if matches(w, variables)]
 
 
+_EVENTS, _DELIVERIES, _KEYS = Event.__table__, Delivery.__table__, IdempotencyKey.__table__
+# Core statements built once, rather than ORM objects and statements per event: intake is the hot path, and the
+# unit of work and building statements cost more than running them.
+_SEEN = select(_KEYS.c.event_id, _KEYS.c.created_at).where(_KEYS.c.key == bindparam("seen_key"))
+_SEEN_LOCKED = _SEEN.with_for_update()
+_RENEW_KEY = (update(_KEYS).where(_KEYS.c.key == bindparam("seen_key"))
+              .values(event_id=bindparam("event_id"), created_at=bindparam("created_at")))
+_INSERT_EVENT, _INSERT_DELIVERIES, _INSERT_KEY = insert(_EVENTS), insert(_DELIVERIES), insert(_KEYS)
+
+
 def receive(session: Session, body: bytes, idempotency_key: str | None = None,
             now: datetime | None = None, on_store: Iterable = ()) -> Intake:
     """Store one event and a delivery per matching webhook; a repeat within 24 h returns the first event."""
@@ -163,32 +174,31 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
     try:
         with session.begin():
             if key:
-                seen = session.get(IdempotencyKey, key, with_for_update=True)
+                seen = session.execute(_SEEN_LOCKED, {"seen_key": key}).first()
                 if seen and seen.created_at > now - DEDUP_WINDOW:
                     return _repeat(session, seen.event_id, variables["eventName"])
-            # Core INSERTs rather than ORM objects: intake is the hot path, and the unit of work cost more than
-            # the statements. `event` stays a plain (transient) object for the on_store hooks.
+            # `event` stays a plain (transient) object for the on_store hooks.
             event = Event(id=new_id(), name=variables["eventName"], consumer=variables["consumerName"],
                           provider=variables["providerName"], variables=variables, received_at=now)
-            session.execute(insert(Event).values(id=event.id, name=event.name, consumer=event.consumer,
-                                                 provider=event.provider, variables=variables, received_at=now))
+            session.execute(_INSERT_EVENT, {"id": event.id, "name": event.name, "consumer": event.consumer,
+                                            "provider": event.provider, "variables": variables, "received_at": now})
             deliveries = [{"id": new_id(), "webhook_uuid": w.uuid, "event_id": event.id, "status": "pending",
                            "attempts_made": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
                           for w in matching_webhooks(session, variables)]
             if deliveries:
-                session.execute(insert(Delivery), deliveries)
+                session.execute(_INSERT_DELIVERIES, deliveries)
             if key:
                 if seen:
-                    seen.event_id, seen.created_at = event.id, now
+                    session.execute(_RENEW_KEY, {"seen_key": key, "event_id": event.id, "created_at": now})
                 else:
-                    session.execute(insert(IdempotencyKey).values(key=key, event_id=event.id, created_at=now))
+                    session.execute(_INSERT_KEY, {"key": key, "event_id": event.id, "created_at": now})
             for hook in on_store:
                 hook(session, event)
     except IntegrityError:
         # A concurrent identical request committed first: answer with its event.
         session.rollback()
         with session.begin():
-            seen = session.get(IdempotencyKey, key)
+            seen = session.execute(_SEEN, {"seen_key": key}).first() if key else None
             if seen is None:
                 raise
             return _repeat(session, seen.event_id, variables["eventName"])

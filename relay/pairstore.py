@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, fields
+from dataclasses import fields
 
-from sqlalchemy import Connection, bindparam, or_, select, tuple_
+from sqlalchemy import Connection, bindparam, false, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 FIELDS = tuple(f.name for f in fields(PairState))
 KEY_COLUMNS = ("consumer", "provider", "consumer_tag", "provider_tag")
+STATE_COLUMNS = tuple(name for name in FIELDS if name not in KEY_COLUMNS)
 MAX_NAME = 255  # the width of the key columns
 # PostgreSQL refuses b-tree index entries above about 2700 bytes; four names of 255 characters can exceed that.
 MAX_KEY_BYTES = 2000
@@ -53,8 +54,9 @@ def _bounded(variables: Mapping[str, str]) -> dict[str, str]:
     return result
 
 
-def _values(state: PairState) -> dict:
-    values = asdict(state)
+def _values(state: PairState, names: tuple[str, ...] = FIELDS) -> dict:
+    # Not dataclasses.asdict: it deep-copies every value, and this runs for every row of every event.
+    values = {name: getattr(state, name) for name in names}
     if values["verification_number"] is not None and not 0 <= values["verification_number"] <= INT64:
         values["verification_number"] = None
     return values
@@ -64,16 +66,42 @@ def to_state(row: PairStateRow) -> PairState:
     return PairState(**{name: getattr(row, name) for name in FIELDS})
 
 
-def _insert(session: Session):
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+_TABLE = PairStateRow.__table__
+# Statements built once: building and compiling them per event cost more than running them. Rows are locked
+# in tag order, so the main row ('' tags) first.
+_LOCK_ROWS = (select(_TABLE.c.id, *_TABLE.c[FIELDS])
+              .where(_TABLE.c.consumer == bindparam("consumer"), _TABLE.c.provider == bindparam("provider"),
+                     tuple_(_TABLE.c.consumer_tag, _TABLE.c.provider_tag).in_(bindparam("tags", expanding=True)))
+              .order_by(_TABLE.c.consumer_tag, _TABLE.c.provider_tag).with_for_update())
+_UPDATE_ROW = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
+               .values({name: bindparam(name) for name in STATE_COLUMNS}))
+
+
+def _insert_rows(dialect: str):
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](_TABLE)
+    # WHERE false updates nothing but still locks a conflicting row, waiting for its holder: see record().
+    return (insert.on_conflict_do_update(index_elements=KEY_COLUMNS, set_={"id": _TABLE.c.id}, where=false())
+            .returning(*_TABLE.c[KEY_COLUMNS]))
+
+
+_INSERT_ROWS = {dialect: _insert_rows(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def _locked(session: Session, keys: list[PairKey]) -> dict[PairKey, tuple[int, PairState]]:
+    params = {"consumer": keys[0].consumer, "provider": keys[0].provider, "tags": [k[2:] for k in keys]}
+    rows = session.execute(_LOCK_ROWS, params)
+    return {PairKey(*row[1:5]): (row[0], PairState(*row[1:])) for row in rows}
 
 
 def record(session: Session, event: Event) -> None:
     """Intake hook: apply the event to each of its rows, inside the intake transaction.
 
-    New rows are inserted already applied, with ON CONFLICT DO NOTHING so that a concurrent first event for
-    the same pair cannot fail on the unique key; rows that already existed are locked (FOR UPDATE) and
-    re-applied. Both steps go in one fixed order, so two intakes for one pair queue instead of deadlocking.
+    The pair's main row (no tags) is its lock: every intake takes it before any other row of the pair, so two
+    intakes for one pair queue instead of deadlocking or overwriting each other. Usually every row exists: one
+    locking SELECT (main row first) and one executemany UPDATE of the changed rows. Missing rows are inserted
+    already applied, main row first. A row that another intake committed after our SELECT began conflicts; the
+    insert then locks it (waiting, for the main row, like any other intake) and it is read and applied like the
+    rest. With DO NOTHING instead, such an insert would add tag rows without holding the main row: a deadlock.
     """
     variables = _bounded(event.variables)
     keys = keys_for(variables)
@@ -84,29 +112,24 @@ def record(session: Session, event: Event) -> None:
     if not keys:
         return
     at = event.received_at
-    table = PairStateRow.__table__
-    insert = _insert(session)(table).values([_values(apply(new_state(k), variables, at)) for k in keys])
-    insert = insert.on_conflict_do_nothing(index_elements=KEY_COLUMNS).returning(*table.c[KEY_COLUMNS])
-    inserted = {PairKey(*row) for row in session.execute(insert)}
-    existing = [k for k in keys if k not in inserted]
-    if not existing:
-        return
-    c = PairStateRow
-    rows = session.scalars(
-        select(c).where(c.consumer == keys[0].consumer, c.provider == keys[0].provider,
-                        tuple_(c.consumer_tag, c.provider_tag).in_([(k.consumer_tag, k.provider_tag)
-                                                                   for k in existing]))
-        .order_by(c.id).with_for_update().execution_options(populate_existing=True))
-    for row in rows:
-        old = to_state(row)
+    rows = _locked(session, keys)
+    missing = [k for k in keys if k not in rows]
+    if missing:
+        insert = _INSERT_ROWS[session.get_bind().dialect.name]
+        inserted = {PairKey(*row) for row in session.execute(
+            insert, [_values(apply(new_state(k), variables, at)) for k in missing])}
+        raced = [k for k in missing if k not in inserted]
+        if raced:
+            rows.update(_locked(session, raced))
+    changed = []
+    for row_id, old in rows.values():
         new = apply(old, variables, at)
         if new is not old:
-            for name, value in _values(new).items():
-                if value != getattr(old, name):
-                    setattr(row, name, value)
+            changed.append({"row_id": row_id, **_values(new, STATE_COLUMNS)})
+    if changed:
+        session.execute(_UPDATE_ROW, changed)
 
 
-_TABLE = PairStateRow.__table__
 # One statement for every badge kind: the content row (provider_tag '') and, for a matrix badge, its matrix row.
 # Built once: badges are the hottest read, and building a select costs more than running it.
 _BADGE_ROWS = select(*_TABLE.c[FIELDS]).where(

@@ -19,7 +19,7 @@ from relay import events, pairstore
 from relay.config import Settings
 from relay.db import MIGRATIONS, make_engine
 from relay.models import Base, PairStateRow, utcnow
-from relay.pairstate import PairKey, keys_for, status
+from relay.pairstate import PairKey, apply, keys_for, new_state, status
 from tests.conftest import PG_ADMIN_URL, SAMPLE_SHA, TEST_KEYS, pact_event
 
 C, P = "Matching Service", "Animal Profile Service"
@@ -106,6 +106,52 @@ def test_concurrent_publications_keep_the_newest(runtime):
                                          now=t0 + timedelta(seconds=n)))
     main = rows(runtime)[PairKey(C, P)]
     assert main.pact_sha == f"{count - 1:040x}" and main.pact_at == t0 + timedelta(seconds=count - 1)
+
+
+def folded(history) -> dict:
+    """What each row holds after the events, applied one row at a time by the pure state logic."""
+    states: dict = {}
+    for variables, at in history:
+        for key in keys_for(variables):
+            states[key] = apply(states.get(key) or new_state(key), variables, at)
+    return states
+
+
+def stored_states(runtime) -> dict:
+    return {k: pairstore.to_state(v) for k, v in rows(runtime).items()}
+
+
+def test_many_rows_written_at_once_equal_each_row_applied_alone(runtime):
+    t0 = utcnow()
+    tags = ", ".join(f"t{i}" for i in range(pairstore.MAX_TAGS))
+    history = [
+        (pact_event("contract_published", consumerVersionTags="t0, t1"), t0),
+        # Some of its rows exist, most are new.
+        (pact_event("provider_verification_succeeded", n=2, consumerVersionTags=tags, providerVersionTags=tags),
+         t0 + timedelta(seconds=1)),
+        # An older result: it moves last_event_* and the rows it creates, nothing else.
+        (pact_event("provider_verification_failed", n=1, consumerVersionTags=tags, providerVersionTags="p1"),
+         t0 + timedelta(seconds=2)),
+        (pact_event("contract_content_changed", "c" * 40, consumerVersionTags="t3, new"), t0 + timedelta(seconds=3)),
+        (pact_event("contract_content_changed", "d" * 40, consumerVersionTags="t3, new"), t0 - timedelta(seconds=3)),
+    ]
+    for variables, at in history:
+        receive(runtime, variables, now=at)
+    assert stored_states(runtime) == folded(history)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-pair", "known-pair"])
+def test_concurrent_events_with_new_tags_lose_nothing(runtime, existing):
+    """Threads add rows to one pair at once, some shared and some their own; no deadlock, every row complete."""
+    t0 = utcnow()
+    history = [(pact_event("contract_published"), t0 - timedelta(seconds=1))] if existing else []
+    for variables, at in history:
+        receive(runtime, variables, now=at)
+    count = 8
+    events_at_once = [(pact_event("provider_verification_succeeded", n=n + 1, consumerVersionTags=f"shared, c{n}",
+                                  providerVersionTags=f"p{n % 3}"), t0 + timedelta(seconds=n)) for n in range(count)]
+    run_at_once(count, lambda n: receive(runtime, events_at_once[n][0], now=events_at_once[n][1]))
+    assert stored_states(runtime) == folded(history + events_at_once)
 
 
 def test_tags_are_bounded(runtime):
