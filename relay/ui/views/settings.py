@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 from flask import redirect, render_template, request, url_for
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from relay import users as people
-from relay.api import db
+from relay.api import db, runtime
 from relay.auth import ROLES, create_token, revoke_token
 from relay.errors import NotFound
 from relay.models import AuditEntry, Token, User, utcnow
@@ -21,7 +23,17 @@ AUDIT_PAGE = 50
 def _tokens_page(status: int = 200, created: str | None = None, error: str | None = None):
     rows = list(db().scalars(select(Token).order_by(Token.created_at.desc(), Token.id.desc())))
     return render_template("tokens.html", tokens=rows, roles=ROLES, created=created, error=error,
-                           now=utcnow()), status
+                           now=utcnow(), form_id=secrets.token_urlsafe(16)), status
+
+
+def _first_submission(form_id: str) -> bool:
+    """Whether this rendering of the create form is posted for the first time (a reload posts it again)."""
+    if not form_id or len(form_id) > 64:
+        return True
+    try:
+        return bool(runtime().redis.set(f"pact-relay:form:{form_id}", 1, nx=True, ex=86400))
+    except RedisError:  # a best-effort guard against reloads; Redis away must not block an admin
+        return True
 
 
 @bp.get("/tokens")
@@ -33,6 +45,9 @@ def tokens_list():
 @bp.post("/tokens")
 @access.login_required("admin")
 def token_create():
+    if not _first_submission(request.form.get("form_id", "")):
+        return _tokens_page(409, error="This form was already sent (a reload?): its token was shown once and is "
+                                       "in the list below. Nothing new was created.")
     session = db()
     try:
         token, value = create_token(session, request.form.get("name", ""), request.form.get("role", ""))

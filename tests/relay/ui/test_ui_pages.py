@@ -158,6 +158,19 @@ def test_tokens_shown_once_and_revocable(browser, runtime):
     assert "revoked" in browser.get("/ui/tokens").text
 
 
+def test_a_reloaded_token_form_creates_nothing_more(browser, runtime):
+    page = browser.get("/ui/tokens").text
+    form = {"name": "ci", "role": "read", "form_id": page.split('name="form_id" value="', 1)[1].split('"', 1)[0]}
+    assert browser.post("/ui/tokens", form).status_code == 201
+    again = browser.post("/ui/tokens", form)  # what a browser's reload of the result page sends
+    assert again.status_code == 409 and "already sent" in again.text and "shown this once" not in again.text
+    with runtime.sessions() as session:
+        assert len(session.scalars(select(Token).where(Token.name == "ci")).all()) == 1
+    fresh = browser.get("/ui/tokens").text.split('name="form_id" value="', 1)[1].split('"', 1)[0]
+    assert fresh != form["form_id"]
+    assert browser.post("/ui/tokens", {**form, "form_id": fresh}).status_code == 201  # a new form makes a new one
+
+
 def test_event_to_dashboard_deliveries_and_replay(browser, api, drain, httpserver):
     httpserver.expect_request("/hook").respond_with_data("ok")
     browser.get("/ui/webhooks/new")
