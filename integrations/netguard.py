@@ -17,6 +17,7 @@ import requests
 
 from integrations.base import PermanentDeliveryError, split_url
 
+ALLOW_HINT = " (set RELAY_ALLOW_PRIVATE_NETWORKS=true to allow)"
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
@@ -85,15 +86,13 @@ class Guard:
         if self.policy.allowed_hosts and not _host_allowed(host, addresses, self.policy.allowed_hosts):
             raise AddressRefused(f"refused host {host}: not in RELAY_ALLOWED_HOSTS")
         for address in addresses:
-            self.check_address(host, address)
+            problem = self._forbidden(address)
+            if problem:
+                raise AddressRefused(f"refused host {host}: {address} is {problem}{ALLOW_HINT}")
 
-    def check_address(self, host: str, address: str) -> None:
-        if self.policy.allow_private:
-            return
-        problem = address_problem(address)
-        if problem:
-            raise AddressRefused(f"refused host {host}: {address} is {problem} "
-                                 "(set RELAY_ALLOW_PRIVATE_NETWORKS=true to allow)")
+    def _forbidden(self, address: str) -> str | None:
+        """Why the policy refuses connecting to this address, or None."""
+        return None if self.policy.allow_private else address_problem(address)
 
     @staticmethod
     def _resolve(host: str, port: int) -> list[str]:
@@ -134,12 +133,9 @@ class Guard:
         who = ip if host in (None, ip) else f"{host} ({ip})"
         if self.policy.allowed_hosts and not _host_allowed(host or ip, [ip], self.policy.allowed_hosts):
             raise AddressRefused(f"refused connection to {who}: not in RELAY_ALLOWED_HOSTS")
-        if self.policy.allow_private:
-            return
-        problem = address_problem(ip)
+        problem = self._forbidden(ip)
         if problem:
-            raise AddressRefused(f"refused connection to {who}: {problem} "
-                                 "(set RELAY_ALLOW_PRIVATE_NETWORKS=true to allow)")
+            raise AddressRefused(f"refused connection to {who}: {problem}{ALLOW_HINT}")
 
 
 def refusal(exc: BaseException | None) -> AddressRefused | None:
