@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from relay.cli.common import Fail, migrated_runtime, record, table, when
+from relay.cli.common import Fail, migrated_runtime, print_rows, record, when
 
 
 @click.group()
@@ -39,16 +39,11 @@ def tokens_create(name: str, role: str, expires: datetime | None) -> None:
 @tokens.command("list")
 def tokens_list() -> None:
     """List tokens: id, name, role, created, expires, last used, revoked; never their values."""
-    from sqlalchemy import select
-
     from relay.models import Token
 
-    runtime = migrated_runtime()
-    with runtime.sessions() as session:
-        rows = list(session.scalars(select(Token).order_by(Token.id)))
-    click.echo(table(["ID", "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"],
-                      [[str(t.id), t.name, t.role, when(t.created_at), when(t.expires_at),
-                        when(t.last_used_at), when(t.revoked_at)] for t in rows]))
+    print_rows(Token.id, {"ID": lambda t: str(t.id), "NAME": lambda t: t.name, "ROLE": lambda t: t.role,
+                          "CREATED": lambda t: when(t.created_at), "EXPIRES": lambda t: when(t.expires_at),
+                          "LAST USED": lambda t: when(t.last_used_at), "REVOKED": lambda t: when(t.revoked_at)})
 
 
 @tokens.command("revoke")
@@ -116,16 +111,11 @@ def users_disable(email: str) -> None:
 @users.command("list")
 def users_list() -> None:
     """List users: e-mail, role, created, last sign-in."""
-    from sqlalchemy import select
-
     from relay.models import User
 
-    runtime = migrated_runtime()
-    with runtime.sessions() as session:
-        rows = list(session.scalars(select(User).order_by(User.email)))
-    click.echo(table(["EMAIL", "ROLE", "CREATED", "LAST SIGN-IN", "DISABLED"],
-                      [[u.email, u.role, when(u.created_at), when(u.last_login_at), when(u.disabled_at)]
-                       for u in rows]))
+    print_rows(User.email, {"EMAIL": lambda u: u.email, "ROLE": lambda u: u.role,
+                            "CREATED": lambda u: when(u.created_at), "LAST SIGN-IN": lambda u: when(u.last_login_at),
+                            "DISABLED": lambda u: when(u.disabled_at)})
 
 
 @click.group()

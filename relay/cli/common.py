@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -63,6 +65,15 @@ def record(session, type: str, **payload) -> None:
 
     command = click.get_current_context().command_path
     log.append(session, type, _cli_actor(), payload, log.Origin(method="CLI", path=command))
+
+
+def print_rows(order_by, columns: dict[str, Callable[[Any], str]]) -> None:
+    """Print every row of the model `order_by` belongs to, in that order, as a table of these columns."""
+    from sqlalchemy import select
+
+    with migrated_runtime().sessions() as session:
+        rows = list(session.scalars(select(order_by.class_).order_by(order_by)))
+        click.echo(table(list(columns), [[cell(row) for cell in columns.values()] for row in rows]))
 
 
 def when(value: datetime | None) -> str:

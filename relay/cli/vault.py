@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from relay.cli.common import Fail, load_settings, migrated_runtime, record, table, when
+from relay.cli.common import Fail, load_settings, migrated_runtime, print_rows, record, when
 
 
 @click.group()
@@ -76,15 +76,10 @@ def secrets_set(name: str, description: str | None) -> None:
 @secrets.command("list")
 def secrets_list() -> None:
     """List secret names and descriptions (never values)."""
-    from sqlalchemy import select
-
     from relay.models import Secret
 
-    runtime = migrated_runtime()
-    with runtime.sessions() as session:
-        rows = list(session.scalars(select(Secret).order_by(Secret.name)))
-    click.echo(table(["NAME", "UPDATED", "DESCRIPTION"],
-                      [[s.name, when(s.updated_at), s.description.replace("\n", " ")[:80]] for s in rows]))
+    print_rows(Secret.name, {"NAME": lambda s: s.name, "UPDATED": lambda s: when(s.updated_at),
+                             "DESCRIPTION": lambda s: s.description.replace("\n", " ")[:80]})
 
 
 @secrets.command("delete")
