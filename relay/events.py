@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from relay import jsonlimits
 from relay.errors import PayloadError
 from relay.models import Delivery, Event, IdempotencyKey, Webhook, new_id, utcnow
 from relay.templating import KNOWN
@@ -38,8 +39,10 @@ class Intake:
 def parse(body: bytes) -> dict[str, str]:
     """The event's variables from a request body, or PayloadError naming each bad field."""
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        payload = jsonlimits.loads(body)
+    except jsonlimits.TooDeep as exc:
+        raise PayloadError.one("body", str(exc)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError.one("body", f"is not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(payload, dict):
         raise PayloadError.one("body", "must be a JSON object of Pact Broker variables")

@@ -9,11 +9,10 @@ from typing import Any
 from flask import Response, current_app, request
 from werkzeug.wsgi import LimitedStream
 
+from relay import jsonlimits
 from relay.errors import PayloadError
 from relay.runtime import Runtime
 
-# Webhook documents are a few levels deep; recursion over a much deeper one could exhaust the stack.
-MAX_DEPTH = 32
 log = logging.getLogger(__name__)
 
 
@@ -41,14 +40,15 @@ def body_bytes() -> bytes:
 def json_body() -> Any:
     if not request.is_json:
         raise PayloadError.one("body", "send JSON with Content-Type: application/json", status=415)
-    body_bytes()
     try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # not a ValueError, so silent=True lets it through
+        data = jsonlimits.loads(body_bytes())
+    except jsonlimits.TooDeep as exc:
+        raise PayloadError.one("body", str(exc)) from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
         data = None
     if data is None:
         raise PayloadError.one("body", "is not valid JSON")
-    problem = shape_problem(data, MAX_DEPTH)
+    problem = shape_problem(data, jsonlimits.MAX_DEPTH)
     if problem:
         raise PayloadError.one("body", problem)
     return data

@@ -8,6 +8,7 @@ from typing import Any
 
 import integrations
 from integrations.base import Field
+from relay import jsonlimits
 from relay.events import EVENT_NAMES
 from relay.models import Webhook
 from relay.webhooks import DEFAULT_EVENTS, masked_config
@@ -137,7 +138,9 @@ def to_doc(form: EditorForm) -> dict[str, Any]:
             config[key] = parsed
         elif spec.kind == "json" and raw.strip()[:1] in "{[":
             try:
-                config[key] = json.loads(raw)
+                config[key] = jsonlimits.loads(raw)
+            except jsonlimits.TooDeep as exc:
+                form.error(f"cfg.{key}", str(exc))
             except json.JSONDecodeError as exc:
                 form.error(f"cfg.{key}", f"starts like JSON but is not valid JSON ({exc.msg}, line {exc.lineno})")
         elif spec.kind == "int":

@@ -1,0 +1,43 @@
+"""JSON parsing that refuses deep nesting before the parser recurses into it."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# Webhook documents are a few levels deep; no body the relay accepts needs more.
+MAX_DEPTH = 32
+# A string token (escapes included) or one bracket: brackets inside strings are skipped whole.
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+class TooDeep(ValueError):
+    """The document nests deeper than allowed."""
+
+
+def _deeper_than(raw: bytes, limit: int) -> bool:
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # fewer openers than the limit: cannot nest deeper
+        return False
+    depth = 0
+    for token in _TOKENS.finditer(raw):
+        char = token[0][:1]
+        if char in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in b"]}":
+            depth -= 1
+    return False
+
+
+def loads(data: bytes | str, limit: int = MAX_DEPTH) -> Any:
+    """`json.loads`, but a document nested deeper than `limit` raises TooDeep without being parsed.
+
+    The C parser recurses once per level: deep enough, it raises RecursionError, and while that deep any
+    garbage-collector callback that runs has no stack left either.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _deeper_than(raw, limit):
+        raise TooDeep(f"nests deeper than {limit} levels")
+    return json.loads(data)
