@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relay import pairstore
 from relay.errors import NotFound
 from relay.models import Delivery, new_id, utcnow
 
@@ -57,4 +58,5 @@ def replay(session: Session, delivery_id: str) -> Delivery:
                     next_attempt_at=now, created_at=now, updated_at=now)
     session.add(copy)
     session.flush()
+    pairstore.note_delivery(session, original.event.consumer, original.event.provider, copy.id)
     return copy

@@ -180,7 +180,7 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
                 seen = session.execute(_SEEN_LOCKED, {"seen_key": key}).first()
                 if seen and seen.created_at > now - DEDUP_WINDOW:
                     return _repeat(session, seen.event_id, variables["eventName"])
-            # `event` stays a plain (transient) object for the on_store hooks.
+            # `event` stays a plain (transient) object for the on_store hooks, called with it and a delivery id.
             event = Event(id=new_id(), name=variables["eventName"], consumer=variables["consumerName"],
                           provider=variables["providerName"], variables=variables, received_at=now)
             session.execute(_INSERT_EVENT, {"id": event.id, "name": event.name, "consumer": event.consumer,
@@ -196,7 +196,7 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
                 else:
                     session.execute(_INSERT_KEY, {"key": key, "event_id": event.id, "created_at": now})
             for hook in on_store:
-                hook(session, event)
+                hook(session, event, deliveries[0]["id"] if deliveries else None)
     except IntegrityError:
         # A concurrent identical request committed first: answer with its event.
         session.rollback()

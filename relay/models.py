@@ -239,3 +239,5 @@ class PairStateRow(Base):
     provider_branch: Mapped[str] = mapped_column(Text, default="")
     last_event_at: Mapped[datetime | None]
     last_event_name: Mapped[str] = mapped_column(String(100), default="")
+    # The pair's newest delivery (main row only), so the dashboard never scans the deliveries table.
+    last_delivery_id: Mapped[str | None] = mapped_column(String(36))

@@ -73,6 +73,10 @@ _LOCK_ROWS = (select(_TABLE.c.id, *_TABLE.c[FIELDS])
               .where(_TABLE.c.consumer == bindparam("consumer"), _TABLE.c.provider == bindparam("provider"),
                      tuple_(_TABLE.c.consumer_tag, _TABLE.c.provider_tag).in_(bindparam("tags", expanding=True)))
               .order_by(_TABLE.c.consumer_tag, _TABLE.c.provider_tag).with_for_update())
+_NOTE_DELIVERY = (update(_TABLE)
+                  .where(_TABLE.c.consumer == bindparam("of_consumer"), _TABLE.c.provider == bindparam("of_provider"),
+                         _TABLE.c.consumer_tag == "", _TABLE.c.provider_tag == "")
+                  .values(last_delivery_id=bindparam("delivery_id")))
 _UPDATE_ROW = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
                .values({name: bindparam(name) for name in STATE_COLUMNS}))
 
@@ -93,8 +97,8 @@ def _locked(session: Session, keys: list[PairKey]) -> dict[PairKey, tuple[int, P
     return {PairKey(*row[1:5]): (row[0], PairState(*row[1:])) for row in rows}
 
 
-def record(session: Session, event: Event) -> None:
-    """Intake hook: apply the event to each of its rows, inside the intake transaction.
+def record(session: Session, event: Event, delivery_id: str | None = None) -> None:
+    """Intake hook: apply the event to each of its rows, inside the intake transaction; note its delivery.
 
     The pair's main row (no tags) is its lock: every intake takes it before any other row of the pair, so two
     intakes for one pair queue instead of deadlocking or overwriting each other. Usually every row exists: one
@@ -128,6 +132,13 @@ def record(session: Session, event: Event) -> None:
             changed.append({"row_id": row_id, **_values(new, STATE_COLUMNS)})
     if changed:
         session.execute(_UPDATE_ROW, changed)
+    if delivery_id:
+        note_delivery(session, keys[0].consumer, keys[0].provider, delivery_id)
+
+
+def note_delivery(session: Session, consumer: str, provider: str, delivery_id: str) -> None:
+    """Make this the pair's newest delivery (a pair that has no stored state is left alone)."""
+    session.execute(_NOTE_DELIVERY, {"of_consumer": consumer, "of_provider": provider, "delivery_id": delivery_id})
 
 
 # One statement for every badge kind: the content row (provider_tag '') and, for a matrix badge, its matrix row.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay.models import Delivery, Event, PairStateRow
+from relay.models import Delivery, PairStateRow
 from relay.pairstate import PairState, status
 from relay.pairstore import to_state
 
@@ -30,15 +30,14 @@ class Pair:
         return self.state.provider
 
 
-def last_deliveries(session: Session) -> dict[tuple[str, str], tuple[str, str, datetime]]:
-    """The newest delivery per consumer/provider, in one pass over the deliveries."""
-    ranked = (select(Event.consumer, Event.provider, Delivery.status, Delivery.id, Delivery.created_at,
-                     func.row_number().over(partition_by=(Event.consumer, Event.provider),
-                                            order_by=(Delivery.created_at.desc(), Delivery.id.desc())).label("n"))
-              .join(Event, Delivery.event_id == Event.id).subquery())
-    rows = session.execute(select(ranked.c.consumer, ranked.c.provider, ranked.c.status, ranked.c.id,
-                                  ranked.c.created_at).where(ranked.c.n == 1))
-    return {(c, p): (s, i, at) for c, p, s, i, at in rows}
+def last_deliveries(session: Session, ids: list[str]) -> dict[str, tuple[str, str, datetime]]:
+    """The pairs' newest deliveries by id (kept on each pair's main row at intake and replay)."""
+    found: dict[str, tuple[str, str, datetime]] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(select(Delivery.id, Delivery.status, Delivery.created_at)
+                               .where(Delivery.id.in_(ids[start:start + 500])))
+        found.update({i: (s, i, at) for i, s, at in rows})
+    return found
 
 
 def pairs(session: Session, text: str = "") -> list[Pair]:
@@ -46,12 +45,12 @@ def pairs(session: Session, text: str = "") -> list[Pair]:
     c = PairStateRow
     rows = session.scalars(select(c).where(c.consumer_tag == "", c.provider_tag == ""))
     needle = text.strip().lower()
-    states = [to_state(r) for r in rows]
+    found = [(to_state(r), r.last_delivery_id) for r in rows]
     if needle:
-        states = [s for s in states if needle in s.consumer.lower() or needle in s.provider.lower()
-                  or needle in status(s)]
-    last = last_deliveries(session) if states else {}
-    out = [Pair(s, status(s), last.get((s.consumer, s.provider))) for s in states]
+        found = [(s, d) for s, d in found if needle in s.consumer.lower() or needle in s.provider.lower()
+                 or needle in status(s)]
+    last = last_deliveries(session, [d for _, d in found if d])
+    out = [Pair(s, status(s), last.get(d) if d else None) for s, d in found]
     out.sort(key=lambda p: (STATE_ORDER.get(p.status, 9), p.consumer.lower(), p.provider.lower()))
     return out
 

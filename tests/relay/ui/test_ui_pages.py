@@ -183,6 +183,7 @@ def test_event_to_dashboard_deliveries_and_replay(browser, api, drain, httpserve
     assert event["consumerName"] in board and "succeeded" in board
     listing = browser.get("/ui/deliveries?state=succeeded").text
     delivery_id = listing.split('href="/ui/deliveries/', 1)[1].split('"', 1)[0]
+    assert f'href="/ui/deliveries/{delivery_id}" class="status status-succeeded"' in board  # the pair's newest
     page = browser.get(f"/ui/deliveries/{delivery_id}").text
     assert "Attempt 1" in page and "HTTP 200" in page
     replay = browser.post(f"/ui/deliveries/{delivery_id}/replay")
@@ -194,6 +195,8 @@ def test_event_to_dashboard_deliveries_and_replay(browser, api, drain, httpserve
             break
         time.sleep(0.25)
     assert "Replayed" in copy and "Attempt 1" in copy
+    copy_id = replay.headers["Location"].split("?", 1)[0].rsplit("/", 1)[1]
+    assert f'href="/ui/deliveries/{copy_id}" class="status' in browser.get("/ui/").text  # the replay is newest now
     pair = browser.get(f"/ui/pair?consumer={event['consumerName']}&provider={event['providerName']}")
     assert pair.status_code == 200 and "contract_published" in pair.text
     svg = browser.get("/ui/network.svg")

@@ -25,7 +25,7 @@ def seed(runtime) -> dict:
                       "provider_tag": "", "consumer_version": f"1.{p}", "consumer_branch": "main",
                       "verification_success": p % 4 != 0 if p % 5 else None, "provider_version": "2.0",
                       "last_event_at": now, "last_event_name": "contract_published", "pact_sha": f"sha{p}",
-                      "verification_sha": f"sha{p}" if p % 3 else "old"})
+                      "verification_sha": f"sha{p}" if p % 3 else "old", "last_delivery_id": None})
     per_event = WEBHOOKS
     for n in range(DELIVERIES // per_event):
         at = now - timedelta(seconds=DELIVERIES - n)
@@ -39,6 +39,7 @@ def seed(runtime) -> dict:
             status = ("succeeded", "failed", "retrying", "pending")[(n + len(deliveries)) % 4]
             deliveries.append({"id": delivery_id, "webhook_uuid": h["uuid"], "event_id": event_id, "status": status,
                                "attempts_made": 1, "created_at": at, "updated_at": at, "next_attempt_at": at})
+            pair["last_delivery_id"] = delivery_id
             attempts.append({"delivery_id": delivery_id, "number": 1, "at": at, "duration_ms": 12.5,
                              "request": {"method": "POST", "url": "https://example.com/x", "headers": {},
                                          "body": "{}"},
