@@ -230,7 +230,9 @@ def empty_database(request, tmp_path):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_migration_0002_goes_down_and_up(empty_database):
+@pytest.fixture
+def migrated(empty_database):
+    """(engine, alembic(action, revision)) on the empty database."""
     settings = Settings.from_env({}, database_url=empty_database, secret_key="x", encryption_keys=TEST_KEYS)
     engine = make_engine(settings)
     config = Config()
@@ -241,49 +243,40 @@ def test_migration_0002_goes_down_and_up(empty_database):
             config.attributes["connection"] = conn
             action(config, revision)
 
-    try:
-        alembic(command.upgrade, "head")
-        assert "pair_states" in inspect(engine).get_table_names()
-        alembic(command.downgrade, "0001")
-        assert "pair_states" not in inspect(engine).get_table_names()
-        assert "events" in inspect(engine).get_table_names()
-        alembic(command.upgrade, "head")
-        assert "pair_states" in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
+    yield engine, alembic
+    engine.dispose()
 
 
-def test_migration_0004_fills_in_each_pairs_newest_delivery(empty_database):
-    settings = Settings.from_env({}, database_url=empty_database, secret_key="x", encryption_keys=TEST_KEYS)
-    engine = make_engine(settings)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+def test_migration_0002_goes_down_and_up(migrated):
+    engine, alembic = migrated
+    alembic(command.upgrade, "head")
+    assert "pair_states" in inspect(engine).get_table_names()
+    alembic(command.downgrade, "0001")
+    assert "pair_states" not in inspect(engine).get_table_names()
+    assert "events" in inspect(engine).get_table_names()
+    alembic(command.upgrade, "head")
+    assert "pair_states" in inspect(engine).get_table_names()
 
-    def alembic(action, revision):
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            action(config, revision)
 
-    try:
-        alembic(command.upgrade, "0003")
-        with engine.begin() as conn:
-            for i, (consumer, at) in enumerate([("C1", "2026-01-01"), ("C1", "2026-03-01"), ("C2", "2026-02-01")]):
-                conn.exec_driver_sql(
-                    "INSERT INTO events (id, name, consumer, provider, variables, received_at) "
-                    f"VALUES ('e{i}', 'contract_published', '{consumer}', 'P', '{{}}', '{at}')")
-                conn.exec_driver_sql(
-                    "INSERT INTO deliveries (id, webhook_uuid, event_id, status, attempts_made, created_at, "
-                    f"updated_at) VALUES ('d{i}', 'w', 'e{i}', 'succeeded', 1, '{at}', '{at}')")
-            for consumer, tag in (("C1", ""), ("C1", "prod"), ("C2", ""), ("C3", "")):
-                conn.exec_driver_sql(
-                    "INSERT INTO pair_states (consumer, provider, consumer_tag, provider_tag, pact_sha, pact_url, "
-                    "consumer_version, consumer_branch, verification_sha, verification_url, "
-                    "verified_consumer_version, provider_version, provider_branch, last_event_name) "
-                    f"VALUES ('{consumer}', 'P', '{tag}', '', '', '', '', '', '', '', '', '', '', '')")
-        alembic(command.upgrade, "head")
-        with engine.connect() as conn:
-            rows = dict(conn.exec_driver_sql(
-                "SELECT consumer || '/' || consumer_tag, last_delivery_id FROM pair_states").all())
-        assert rows == {"C1/": "d1", "C1/prod": None, "C2/": "d2", "C3/": None}
-    finally:
-        engine.dispose()
+def test_migration_0004_fills_in_each_pairs_newest_delivery(migrated):
+    engine, alembic = migrated
+    alembic(command.upgrade, "0003")
+    with engine.begin() as conn:
+        for i, (consumer, at) in enumerate([("C1", "2026-01-01"), ("C1", "2026-03-01"), ("C2", "2026-02-01")]):
+            conn.exec_driver_sql(
+                "INSERT INTO events (id, name, consumer, provider, variables, received_at) "
+                f"VALUES ('e{i}', 'contract_published', '{consumer}', 'P', '{{}}', '{at}')")
+            conn.exec_driver_sql(
+                "INSERT INTO deliveries (id, webhook_uuid, event_id, status, attempts_made, created_at, "
+                f"updated_at) VALUES ('d{i}', 'w', 'e{i}', 'succeeded', 1, '{at}', '{at}')")
+        for consumer, tag in (("C1", ""), ("C1", "prod"), ("C2", ""), ("C3", "")):
+            conn.exec_driver_sql(
+                "INSERT INTO pair_states (consumer, provider, consumer_tag, provider_tag, pact_sha, pact_url, "
+                "consumer_version, consumer_branch, verification_sha, verification_url, "
+                "verified_consumer_version, provider_version, provider_branch, last_event_name) "
+                f"VALUES ('{consumer}', 'P', '{tag}', '', '', '', '', '', '', '', '', '', '', '')")
+    alembic(command.upgrade, "head")
+    with engine.connect() as conn:
+        rows = dict(conn.exec_driver_sql(
+            "SELECT consumer || '/' || consumer_tag, last_delivery_id FROM pair_states").all())
+    assert rows == {"C1/": "d1", "C1/prod": None, "C2/": "d2", "C3/": None}
