@@ -50,7 +50,11 @@ class Sink:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (a killed worker): nothing arrived
+                    self.close_connection = True
+                    return
                 req = {"path": self.path, "headers": dict(self.headers), "body": body.decode()}
                 with sink.lock:
                     sink.requests.append(req)
