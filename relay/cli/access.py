@@ -10,6 +10,18 @@ import click
 from relay.cli.common import Fail, migrated_runtime, print_rows, record, when
 
 
+def issue_token(name: str, role: str, expires_at: datetime | None = None) -> str:
+    """Create a token and audit it; returns its value, which is shown once and stored only as a hash."""
+    from relay.auth import create_token
+
+    with migrated_runtime().sessions.begin() as session:
+        token, value = create_token(session, name, role, expires_at)
+        session.flush()
+        record(session, "token.created", id=token.id, name=token.name, role=role,
+               expiresAt=expires_at.isoformat() if expires_at else None)
+    return value
+
+
 @click.group()
 def tokens() -> None:
     """API tokens."""
@@ -21,16 +33,8 @@ def tokens() -> None:
 @click.option("--expires", type=click.DateTime(), help="Expiry time (UTC).")
 def tokens_create(name: str, role: str, expires: datetime | None) -> None:
     """Create a token and print it once; only its hash is stored."""
-    from relay.auth import create_token
-
-    runtime = migrated_runtime()
-    expires_at = expires.replace(tzinfo=UTC) if expires else None
     try:
-        with runtime.sessions.begin() as session:
-            token, value = create_token(session, name, role, expires_at)
-            session.flush()
-            record(session, "token.created", id=token.id, name=token.name, role=role,
-                   expiresAt=expires_at.isoformat() if expires_at else None)
+        value = issue_token(name, role, expires.replace(tzinfo=UTC) if expires else None)
     except ValueError as exc:
         raise Fail(str(exc)) from None
     click.echo(value)

@@ -8,6 +8,7 @@ import os
 import click
 
 from relay.brokerwebhook import broker_webhook_json
+from relay.cli.access import issue_token
 from relay.cli.common import Fail, load_settings, migrated_runtime, record
 from relay.config import ConfigError
 
@@ -95,12 +96,7 @@ def broker_webhook(relay_url: str, token: str | None, broker_url: str | None, br
     if not relay_url.startswith(("http://", "https://")):
         raise Fail("--relay-url must start with http:// or https://")
     if not token:
-        from relay.auth import create_token
-
-        with migrated_runtime().sessions.begin() as session:
-            made, token = create_token(session, "pact-broker", "intake")
-            session.flush()
-            record(session, "token.created", id=made.id, name=made.name, role="intake", expiresAt=None)
+        token = issue_token("pact-broker", "intake")
     doc = broker_webhook_json(relay_url, token)
     if not broker_url:
         click.echo(json.dumps(doc, indent=2))
