@@ -7,6 +7,7 @@ import logging
 from flask import Flask, g, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from relay import logs
 from relay.config import Settings
@@ -26,6 +27,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=runtime.settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False
+    if hops := runtime.settings.trusted_proxies:
+        # The client's address (audit log, sign-in throttling) and scheme as the proxies saw them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     app.extensions["relay"] = runtime
     app.extensions["relay.session"] = lambda: _session(runtime)
     app.extensions["relay.limiter"] = Limiter(lambda: runtime.redis, runtime.settings.rate_limit,

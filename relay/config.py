@@ -49,6 +49,8 @@ class Settings:
     metrics_dir: Path | None = None
     # Slow clients: a request's headers and body must arrive within this many seconds.
     request_read_timeout: float = 30.0
+    # Reverse proxies in front of the web process whose X-Forwarded-* headers are believed (0: none).
+    trusted_proxies: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -83,6 +85,7 @@ class Settings:
             # prometheus_client reads this variable itself; `pact-relay serve` sets it for its children.
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
             request_read_timeout=_number(env, "RELAY_REQUEST_READ_TIMEOUT", 30.0),
+            trusted_proxies=_count(env, "RELAY_TRUSTED_PROXIES"),
         )
         values.update(overrides)
         return cls(**values)
@@ -146,6 +149,13 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name}: must be positive")
     return value
+
+
+def _count(env: Mapping[str, str], name: str) -> int:
+    raw = (env.get(name) or "0").strip()
+    if not raw.isdigit() or int(raw) > 10:
+        raise ConfigError(f"{name}: {raw!r} must be a whole number from 0 to 10 (the proxies in front of the relay)")
+    return int(raw)
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:

@@ -38,6 +38,7 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run the web process only (gunicorn)."""
     from relay.serve import gunicorn_argv
 
+    load_runtime()  # a bad setting is one line here, not a traceback from each gunicorn process
     argv = gunicorn_argv(host, port, web_workers, threads)
     os.execv(argv[0], argv)
 

@@ -43,8 +43,9 @@ def test_bad_arguments_fail_with_one_line(env, args, message):
     assert "Traceback" not in result.output
 
 
-def test_bad_setting_is_one_line(tmp_path):
-    result = run({"RELAY_DATA_DIR": str(tmp_path), "RELAY_RETRY_SCHEDULE": "soon"}, "db", "upgrade")
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["web"], ["worker"], ["serve"]])
+def test_bad_setting_is_one_line(tmp_path, command):
+    result = run({"RELAY_DATA_DIR": str(tmp_path), "RELAY_RETRY_SCHEDULE": "soon"}, *command)
     assert result.exit_code == 1
     assert result.output.strip() == "Error: RELAY_RETRY_SCHEDULE: 'soon' must be seconds separated by spaces"
 

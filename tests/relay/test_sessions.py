@@ -187,3 +187,32 @@ def test_disabled_users_cannot_sign_in(client, make_user, runtime):
 
         session.scalar(select(User).where(User.email == EMAIL)).disabled_at = utcnow()
     assert sign_in(client, password).status_code == 401
+
+
+def last_source(runtime):
+    with runtime.sessions() as session:
+        return session.scalar(select(AuditEntry.source).order_by(AuditEntry.seq.desc()).limit(1))
+
+
+@pytest.mark.parametrize("hops, expected", [(0, "10.0.0.1"), (1, "203.0.113.9"), (2, "198.51.100.7")])
+def test_forwarded_client_address_is_believed_only_from_trusted_proxies(
+        tmp_path, database_url, redis_url, make_user, runtime, hops, expected):
+    from relay.app import create_app
+
+    app = create_app(make_settings(tmp_path, database_url, redis_url, trusted_proxies=hops))
+    make_user(EMAIL)
+    forwarded = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9", "X-Forwarded-Proto": "https"}
+    response = app.test_client().post("/login", json={"email": EMAIL, "password": "not the password"},
+                                      headers=forwarded, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert response.status_code == 401
+    assert last_source(runtime) == expected  # 0 hops: a client cannot claim an address by sending the header
+
+
+def test_trusted_proxies_setting_is_checked():
+    from relay.config import ConfigError, Settings
+
+    assert Settings.from_env({}).trusted_proxies == 0
+    assert Settings.from_env({"RELAY_TRUSTED_PROXIES": " 2 "}).trusted_proxies == 2
+    for bad in ("-1", "one", "1.5", "99"):
+        with pytest.raises(ConfigError, match="RELAY_TRUSTED_PROXIES"):
+            Settings.from_env({"RELAY_TRUSTED_PROXIES": bad})
