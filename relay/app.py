@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.extensions["relay.session"] = lambda: _session(runtime)
     app.extensions["relay.limiter"] = Limiter(lambda: runtime.redis, runtime.settings.rate_limit,
                                               runtime.settings.rate_window)
+    app.extensions["relay.auth_failures"] = Limiter(lambda: runtime.redis, runtime.settings.auth_failure_limit,
+                                                    runtime.settings.rate_window)
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 

@@ -87,13 +87,21 @@ def deny(status: int, message: str, scheme: str = "Bearer"):
     return response
 
 
-def _too_many(wait: float):
+def _too_many(wait: float, message: str):
     from relay import metrics
 
     metrics.instruments().rate_limited.inc()
-    response = deny(429, "too many requests with this token; slow down and retry after the given seconds")
+    response = deny(429, f"{message}; slow down and retry after the given seconds")
     response.headers["Retry-After"] = str(int(wait))
     return response
+
+
+def _unauthenticated(message: str):
+    """401, until this address has had too many of them in the window: then 429 (not audited)."""
+    wait = current_app.extensions["relay.auth_failures"].check(f"401:{request.remote_addr or ''}")
+    if wait is not None:
+        return _too_many(wait, "too many requests without a valid token from this address")
+    return deny(401, message)
 
 
 def require(permission: str):
@@ -105,16 +113,17 @@ def require(permission: str):
             header = request.headers.get("Authorization", "")
             scheme, _, value = header.partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
-                return deny(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+                return _unauthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
             token, reason = authenticate(current_app.extensions["relay.session"](), value.strip())
             if token is None:
-                return deny(401, f"{reason}: send a valid API token")
+                return _unauthenticated(f"{reason}: send a valid API token")
             g.token = token
-            if permission not in GRANTS[token.role]:
-                return deny(403, f"a {token.role} token may not do this (needs {permission})")
+            # Before the role check, so a token hammering what it may not do is slowed down too.
             wait = current_app.extensions["relay.limiter"].check(token.token_hash[:32])
             if wait is not None:
-                return _too_many(wait)
+                return _too_many(wait, "too many requests with this token")
+            if permission not in GRANTS[token.role]:
+                return deny(403, f"a {token.role} token may not do this (needs {permission})")
             return view(*args, **kwargs)
 
         wrapper.relay_permission = permission

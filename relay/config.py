@@ -45,6 +45,9 @@ class Settings:
     # Per token: at most rate_limit requests in each rate_window seconds (0 turns the limiter off).
     rate_limit: int = 6000
     rate_window: float = 60.0
+    # Per source address: requests refused 401 in each rate_window before the rest get 429 unrecorded,
+    # so a flood of bad tokens can neither fill the audit log nor keep the database busy guessing.
+    auth_failure_limit: int = 120
     public_metrics: bool = False
     metrics_dir: Path | None = None
     # Slow clients: a request's headers and body must arrive within this many seconds.

@@ -34,6 +34,37 @@ def test_a_flood_from_one_token_gets_429_with_retry_after(limited):
     assert client.get("/secrets", headers={"Authorization": f"Bearer {other}"}).status_code == 200
 
 
+def test_a_flood_of_bad_tokens_from_one_address_gets_429_and_stops_filling_the_audit_log(
+        tmp_path, database_url, redis_url):
+    from sqlalchemy import func, select
+
+    from relay.models import AuditEntry
+
+    runtime = Runtime(make_settings(tmp_path, database_url, redis_url, auth_failure_limit=3))
+    client = create_app(runtime=runtime).test_client()
+    guesser = {"REMOTE_ADDR": "203.0.113.5"}
+    guesses = [client.get("/webhooks", headers={"Authorization": f"Bearer prt_guess{n}"}, environ_base=guesser)
+               for n in range(4)] + [client.get("/webhooks", environ_base=guesser)]  # no token at all counts too
+    assert [r.status_code for r in guesses] == [401] * 3 + [429] * 2
+    assert 1 <= int(guesses[-1].headers["Retry-After"]) <= 60
+    assert "without a valid token from this address" in guesses[-1].json["error"]
+    with runtime.sessions() as session:
+        denied = session.scalar(select(func.count()).where(AuditEntry.type == "auth.denied"))
+    assert denied == 3  # the 429s are counted in the metrics, not written one by one
+    valid = {"Authorization": f"Bearer {token(runtime, 'read')}"}
+    assert client.get("/webhooks", headers=valid, environ_base=guesser).status_code == 200  # a real token still works
+    other = client.get("/webhooks", headers={"Authorization": "Bearer prt_x"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert other.status_code == 401
+    runtime.engine.dispose()
+
+
+def test_a_token_over_its_limit_is_slowed_before_its_role_is_checked(limited):
+    client = create_app(runtime=limited).test_client()
+    reader = {"Authorization": f"Bearer {token(limited, 'read')}"}
+    answers = [client.delete("/secrets/nope", headers=reader) for _ in range(7)]
+    assert [r.status_code for r in answers] == [403] * 5 + [429] * 2
+
+
 def test_intake_keeps_working_when_the_limiter_cannot_reach_redis(tmp_path, database_url):
     from tests.conftest import free_port
 
