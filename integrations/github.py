@@ -182,6 +182,12 @@ class GitHubStatus(Integration):
             raise github_error(exc, built.requests(with_app_token=fetched)) from None
         except requests.RequestException as exc:
             raise RetryableDeliveryError(f"GitHub unreachable: {type(exc).__name__}") from None
+        except RuntimeError as exc:
+            if "redirected" not in str(exc):
+                raise
+            # PyGithub refuses a redirect to another host or scheme; retrying cannot help, base_url is wrong.
+            raise PermanentDeliveryError(f"GitHub: {exc}".replace("via base_url: Github(base_url=...)",
+                                                                  "in the webhook's base_url")) from None
         response = Response(status=201, headers=dict(status.raw_headers), body=json.dumps(status.raw_data)[:4096])
         note = f"status {built.state} set on {len(built.shas)} commit(s) of {built.repository}"
         if built.auth.app_id:

@@ -103,6 +103,16 @@ def test_client_errors_fail_for_good_with_githubs_message(httpserver, ctx, statu
     assert message in str(err.value) and SECRETS["GitHubToken"] not in str(err.value)
 
 
+@pytest.mark.parametrize("location", ["https://github.example.com/repos/x/y/statuses/1",
+                                      "http://ghe.example.com/api/v3/repos/x/y/statuses/1"])
+def test_a_redirect_to_another_host_fails_for_good_naming_base_url(httpserver, ctx, location):
+    httpserver.expect_request(STATUS_PATH).respond_with_data("", status=301, headers={"Location": location})
+    with pytest.raises(PermanentDeliveryError) as err:
+        run(httpserver, ctx, event("provider_verification_succeeded"))
+    assert "redirected from" in str(err.value) and "base_url" in str(err.value)
+    assert SECRETS["GitHubToken"] not in str(err.value)
+
+
 def test_validation():
     v = gh.GitHubStatus().validate
     assert v({"repository": "a/b", "token": "t"}) == {}
