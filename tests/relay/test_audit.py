@@ -79,6 +79,19 @@ def test_rehashing_a_changed_entry_breaks_the_next_link(api, runtime, cli):
     assert result.exit_code == 1 and "entry 3" in result.output and "does not link" in result.output
 
 
+def test_relinking_the_next_entry_after_a_rehash_is_detected(api, runtime, cli):
+    """A forger who also fixes the next entry's link is caught: each hash covers the link it carries."""
+    for name in ("One", "Two", "Three"):
+        api.post("/secrets", json={"name": name, "value": "v" * 8})
+    with runtime.sessions.begin() as session:
+        entry = session.get(AuditEntry, 2)
+        entry.actor_name = "someone-else"
+        entry.hash = audit.entry_hash(entry)
+        session.get(AuditEntry, 3).prev_hash = entry.hash
+    result = cli("audit", "verify")
+    assert result.exit_code == 1 and "entry 3" in result.output and "does not match its hash" in result.output
+
+
 def test_removed_entries_are_detected(api, runtime, cli):
     for name in ("One", "Two", "Three"):
         api.post("/secrets", json={"name": name, "value": "v" * 8})

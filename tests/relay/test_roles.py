@@ -4,7 +4,11 @@ import re
 
 import pytest
 
-from relay.auth import GRANTS
+from relay.auth import GRANTS as CODE_GRANTS
+
+# The role rules, written out here rather than read from relay.auth, so a wrong entry there fails.
+GRANTS = {"admin": {"admin", "write", "read", "intake"}, "write": {"write", "read"}, "read": {"read"},
+          "intake": {"intake"}}
 
 # The rule for every (method, route). A route missing here fails test_every_route_has_a_rule.
 # public: anyone; session: a signed-in web UI user (any role); otherwise the token permission needed.
@@ -162,3 +166,7 @@ def test_a_session_opens_ui_routes_only(app, client, make_user, user_role):
             # The JSON API takes tokens only: a session cookie (a CSRF risk) never authorizes it.
             assert status == 401, (method, rule.rule, status)
     assert client.post("/logout", headers=csrf).status_code == 204
+
+
+def test_the_code_grants_exactly_the_documented_roles():
+    assert CODE_GRANTS == GRANTS
