@@ -151,6 +151,8 @@ def test_sign_in_edit_test_deliver_replay_and_secrets(served, sink, browser_page
     page.get_by_label("provider_verification_succeeded").check()
     page.get_by_label("provider_verification_failed").check()
     page.get_by_label("url").fill(sink.url + "/hook/${pactbroker.eventName}")
+    expect(page.locator("#cfg\\.url-error")).to_be_hidden()  # edited: the old message no longer applies
+    assert page.get_by_label("url").get_attribute("aria-invalid") is None
     page.get_by_label("headers").fill("Content-Type: application/json\nX-Token: ${user.SinkToken}")
     page.get_by_label("body").fill(json.dumps({"consumer": "${pactbroker.consumerName}",
                                                "provider": "${pactbroker.providerName}",

@@ -39,6 +39,15 @@
     }
   });
 
+  // Once a flagged field is edited, its old error no longer describes it; the server checks again on save.
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.getAttribute || field.getAttribute("aria-invalid") !== "true") { return; }
+    field.removeAttribute("aria-invalid");
+    var message = document.getElementById(field.getAttribute("aria-describedby"));
+    if (message) { message.hidden = true; }
+  });
+
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) { event.preventDefault(); }
