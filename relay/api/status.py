@@ -28,10 +28,11 @@ def badge_ref(state: PairState) -> badgeurls.BadgeRef:
     return badgeurls.BadgeRef("tag", c, p, ctag) if ctag else badgeurls.BadgeRef("latest", c, p)
 
 
-def badge_link(state: PairState) -> str:
+def badge_link(state: PairState, base: str | None = None) -> str:
+    """The badge's URL on RELAY_PUBLIC_URL, or on `base` ("" for a path on whatever host serves the page)."""
     settings = runtime().settings
     key = settings.secret_key if settings.private_badges else None
-    return badgeurls.url(settings.public_url, badge_ref(state), key)
+    return badgeurls.url(settings.public_url if base is None else base, badge_ref(state), key)
 
 
 def entry(state: PairState) -> dict:

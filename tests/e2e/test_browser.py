@@ -216,6 +216,11 @@ def test_sign_in_edit_test_deliver_replay_and_secrets(served, sink, browser_page
     page.get_by_role("link", name="Web App → Orders API").click()
     expect(page.get_by_role("heading", name="Deliveries")).to_be_visible()
     expect(page.locator("h1 .state")).to_have_text("verified")
+    badge = page.get_by_role("img", name="Web App/Orders API pact: verified")
+    expect(badge).to_be_visible()
+    page.wait_for_function("img => img.complete", arg=badge.element_handle())
+    assert badge.evaluate("img => img.naturalWidth") > 0  # the badge itself loaded, not its alt text
+    expect(page.locator("#badge-markdown")).to_contain_text("/pacts/provider/Orders%20API/consumer/Web%20App/")
     shots(page, "09-pair")
     nav(page, "Network").click()
     svg = page.locator("svg.network")

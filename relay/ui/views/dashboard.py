@@ -46,7 +46,7 @@ def pair_show():
         .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(20)))
     return render_template("pair.html", main=main, state=status(main), tags=rows[1:], untagged=UNTAGGED,
                            status=status, events=events, deliveries=recent, webhooks=webhook_titles(session),
-                           badge=badge_link(main), colours=COLOURS)
+                           badge_url=badge_link(main), badge_path=badge_link(main, base=""), colours=COLOURS)
 
 
 def _picture():

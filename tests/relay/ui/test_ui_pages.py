@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from sqlalchemy import select
@@ -199,6 +200,11 @@ def test_event_to_dashboard_deliveries_and_replay(browser, api, drain, httpserve
     assert f'href="/ui/deliveries/{copy_id}" class="status' in browser.get("/ui/").text  # the replay is newest now
     pair = browser.get(f"/ui/pair?consumer={event['consumerName']}&provider={event['providerName']}")
     assert pair.status_code == 200 and "contract_published" in pair.text
+    src = re.search(r'<img src="([^"]+)"', pair.text).group(1)
+    assert src.startswith("/pacts/provider/")  # on the host serving the page, whatever RELAY_PUBLIC_URL says
+    image = browser.get(src.replace("&amp;", "&"))
+    assert image.status_code == 200 and image.mimetype == "image/svg+xml"
+    assert "[![pact](http://localhost:8000/pacts/provider/" in pair.text
     svg = browser.get("/ui/network.svg")
     assert svg.mimetype == "image/svg+xml" and event["providerName"] in svg.text
 
