@@ -44,6 +44,8 @@ CHANGES = {
     "ui.user_toggle": "user.updated",
     "ui.about_intake_token": "token.created",
 }
+# A form's page shares its endpoint with the form's POST; showing it changes nothing.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Changing endpoints deliberately left out, with the reason.
 UNAUDITED = {
     "events.receive": "every event is itself stored with its deliveries; the log would only repeat it",
@@ -79,7 +81,7 @@ def _after(response):
         body = response.get_json(silent=True) or {}
         entry = ("auth.denied", {"status": status, "reason": str(body.get("error", ""))[:300],
                                  "endpoint": endpoint})
-    elif endpoint in CHANGES and status < 400:
+    elif endpoint in CHANGES and status < 400 and request.method not in SAFE_METHODS:
         entry = (CHANGES[endpoint], {**(request.view_args or {}), "status": status})
     else:
         return response

@@ -288,3 +288,23 @@ def test_admin_disables_and_enables_a_user(browser, people, runtime):
     assert browser.post(f"/ui/users/{reader.id}/enable").status_code == 302
     with runtime.sessions() as session:
         assert session.get(User, reader.id).disabled_at is None
+
+
+def test_looking_at_pages_writes_nothing_to_the_audit_log(app, browser, runtime):
+    """Form pages share their endpoint with the form's POST; only the POST is a change."""
+    from sqlalchemy import func
+
+    from relay.models import AuditEntry
+
+    def entries():
+        with runtime.sessions() as session:
+            return session.scalar(select(func.count()).select_from(AuditEntry))
+
+    pages = [rule.rule for rule in app.url_map.iter_rules()
+             if rule.endpoint.startswith("ui.") and "GET" in rule.methods and not rule.arguments]
+    assert "/ui/sign-in" in pages and "/ui/webhooks/new" in pages and "/ui/tokens" in pages
+    before = entries()
+    for path in pages:
+        assert browser.get(path).status_code < 400 or path == "/ui/pair", path  # /ui/pair needs a pair
+    assert app.test_client().get("/ui/sign-in?next=/ui/webhooks").status_code == 200  # signed out
+    assert entries() == before
