@@ -20,6 +20,11 @@ def split_url(url: str) -> SplitResult | None:
     return parts
 
 
+def carries_credentials(parts: SplitResult) -> bool:
+    """True for `scheme://user:password@host`: such a URL would show its secret wherever the URL is shown."""
+    return "@" in parts.netloc
+
+
 class DeliveryError(Exception):
     """A send that did not succeed; `response` is what the target answered, if anything."""
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.base import DeliveryError, PermanentDeliveryError, Request, Response, split_url
+from integrations.base import DeliveryError, PermanentDeliveryError, Request, Response, carries_credentials, split_url
 from integrations.http import classify, retry_after_seconds
 
 OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -69,6 +69,9 @@ def url_problem(value: Any) -> str | None:
         return "must be an http(s) URL with a host"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http(s) URL with a host"
+    if carries_credentials(parts):
+        return ("must not carry credentials (user:password@): URLs are shown in responses and logs; "
+                "use the secret fields")
     if "${" in parts.netloc:
         return "must not have a template in its host"
     return None

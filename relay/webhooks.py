@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import integrations
-from integrations.base import Field, split_url
+from integrations.base import Field, carries_credentials, split_url
 from relay.config import Settings
 from relay.errors import PayloadError
 from relay.events import EVENT_NAMES
@@ -23,6 +23,8 @@ DEFAULT_EVENTS = ["contract_content_changed"]
 TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeout", "uuid", "createdAt",
              "updatedAt", "_links", "signingSecret"}
 MAX_TEXT = 10_000
+# RFC 9110 field names: a token. Anything else is refused at save time rather than failing every send.
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 def new_uuid() -> str:
@@ -140,6 +142,8 @@ class WebhookInput:
         for key in config:
             if key not in integration.fields:
                 self.error(f"{kind}.{key}", f"unknown field; known: {', '.join(integration.fields)}")
+        if kind == "request":
+            self._check_headers(config.get("headers"))
         for key, field in integration.fields.items():
             value = config.get(key)
             path = f"{kind}.{key}"
@@ -213,10 +217,23 @@ class WebhookInput:
         parts = split_url(PLACEHOLDER.sub("x", url))
         if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             self.error("request.url", "must be an absolute http(s) URL with a host")
+        elif carries_credentials(parts):
+            self.error("request.url", "must not carry credentials (user:password@): URLs are shown in responses and "
+                                      "logs; use username and password, which are stored encrypted")
         elif host_is_templated(url):
             self.error("request.url", "the scheme and host may not contain a template")
         elif parts.scheme.lower() not in self.settings.allowed_schemes:
             self.error("request.url", f"scheme must be one of {', '.join(self.settings.allowed_schemes)}")
+
+    def _check_headers(self, headers: Any) -> None:
+        if not isinstance(headers, dict):
+            return  # _typed names the wrong type
+        for name, value in headers.items():
+            if not isinstance(name, str) or not HEADER_NAME.match(name):
+                self.error("request.headers", f"{str(name)[:100]!r} is not a header name (letters, digits and "
+                                              "!#$%&'*+-.^_`|~ only)")
+            elif isinstance(value, str) and any(c in value for c in "\r\n\0"):
+                self.error("request.headers", f"{name}: a value may not contain a line break or NUL")
 
     def _signing(self, sign: Any) -> str | None:
         if not sign:

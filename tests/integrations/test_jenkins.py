@@ -101,6 +101,7 @@ def test_validation():
     assert v({"url": "https://ci.example.com", "job": "a/b", "username": "u", "token": "t"}) == {}
     assert v({"url": "https://ci.example.com", "job": "a"}) == {}
     assert "url" in v({"url": "https://${pactbroker.providerName}/", "job": "a"})
+    assert "credentials" in v({"url": "https://admin:s3cret@ci.example.com", "job": "a"})["url"][0]
     assert "job" in v({"url": "https://ci.example.com", "job": "a//b"})
     assert "username" in v({"url": "https://ci.example.com", "job": "a", "token": "t"})
     assert "parameters" in v({"url": "https://ci.example.com", "job": "a", "parameters": ["x"]})
