@@ -190,3 +190,20 @@ def test_one_event_fans_out_to_every_matching_webhook(api, runtime):
                                     "request": {"method": "POST", "url": "http://127.0.0.1:9/"}})
     assert post_event(api, sample_event("contract_published")).json["deliveries"] == 25
     assert runtime.redis.llen(f"rq:queue:{runtime.settings.queue_name}") == 25
+
+
+def test_deliveries_are_committed_before_they_are_queued(api, runtime, webhook, monkeypatch):
+    """A worker may take the job at once: the delivery row must already be visible to it."""
+    import workers.queue
+
+    real, visible = workers.queue.enqueue, []
+
+    def spy(redis, name, deliveries, *args, **kwargs):
+        deliveries = list(deliveries)
+        with runtime.sessions() as session:  # a connection of its own: sees only what is committed
+            visible.extend(session.get(Delivery, d) is not None for d, _ in deliveries)
+        return real(redis, name, deliveries, *args, **kwargs)
+
+    monkeypatch.setattr(workers.queue, "enqueue", spy)
+    assert post_event(api, sample_event("contract_published")).status_code == 202
+    assert visible == [True]

@@ -216,3 +216,19 @@ def test_trusted_proxies_setting_is_checked():
     for bad in ("-1", "one", "1.5", "99"):
         with pytest.raises(ConfigError, match="RELAY_TRUSTED_PROXIES"):
             Settings.from_env({"RELAY_TRUSTED_PROXIES": bad})
+
+
+# The promises themselves (12 hours, 5 tries), not the module's constants, so changing those fails here.
+def test_no_session_outlives_twelve_hours(client, make_user):
+    sign_in(client, make_user(EMAIL))
+    with client.session_transaction() as session:
+        session["iat"] = int(time.time() - 12 * 3600 - 60)
+    expired = client.get("/session")
+    assert expired.status_code == 401 and "expired" in expired.json["error"]
+
+
+def test_the_sixth_try_after_five_failures_is_429(client, make_user):
+    password = make_user(EMAIL)
+    for _ in range(5):
+        assert sign_in(client, "wrong password!!").status_code == 401
+    assert sign_in(client, password).status_code == 429

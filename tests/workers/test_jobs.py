@@ -191,3 +191,24 @@ def test_header_splitting_is_refused(api, httpserver, drain):
     assert httpserver.log == []
     delivery = delivery_of(api, event["event"])
     assert delivery["status"] == "failed" and "line break" in delivery["attempts"][0]["error"]
+
+
+def test_a_retry_is_signed_with_the_same_webhook_id(api, runtime, httpserver, drain):
+    httpserver.expect_ordered_request("/hook").respond_with_data("busy", status=503)
+    httpserver.expect_ordered_request("/hook").respond_with_data("ok")
+    create_hook(api, httpserver.url_for("/hook"), sign=True)
+    event = send_event(api)
+    drain()
+    delivery = delivery_of(api, event["event"])
+    make_due(runtime, delivery["id"])
+    assert run_delivery(runtime, delivery["id"]) == "succeeded"
+    assert [r.headers["webhook-id"] for r, _ in httpserver.log] == [delivery["id"]] * 2
+
+
+def test_logged_response_body_is_cut_at_4_kib(api, httpserver, drain):
+    httpserver.expect_request("/hook").respond_with_data("x" * 10_000)
+    create_hook(api, httpserver.url_for("/hook"))
+    event = send_event(api)
+    drain()
+    (attempt,) = delivery_of(api, event["event"])["attempts"]
+    assert attempt["response"]["body"] == "x" * 4096
