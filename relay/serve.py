@@ -6,6 +6,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,9 +38,24 @@ class Child:
     started_at: float = 0.0
 
     def start(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(self.argv, env=env, preexec_fn=die_with_parent)
+        # A session of its own: a terminal's Ctrl-C reaches only the supervisor, which stops the children
+        # in order (web and workers first, Redis last) instead of all of them at once.
+        self.proc = subprocess.Popen(self.argv, env=env, preexec_fn=die_with_parent, start_new_session=True)
         self.started_at = time.monotonic()
         log.info("started %s (pid %d)", self.name, self.proc.pid)
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail in one line when the address is taken, rather than restarting the web process forever."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+            probe.bind(address)
+    except OSError as exc:
+        raise RuntimeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                           "stop what uses it or choose another --port") from None
 
 
 def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
@@ -52,6 +68,7 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]
 def run(settings: Settings, host: str, port: int, workers: int, web_workers: int, threads: int) -> int:
     from relay import db
 
+    check_port(host, port)
     settings = settings.with_generated_keys()
     env = dict(os.environ)
     env["RELAY_SECRET_KEY"] = settings.secret_key
@@ -62,7 +79,7 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     if not settings.redis_url:
         from workers import embedded_redis
 
-        redis_proc = embedded_redis.start(settings, preexec_fn=die_with_parent)
+        redis_proc = embedded_redis.start(settings, preexec_fn=die_with_parent, own_session=True)
         env["RELAY_REDIS_URL"] = embedded_redis_url(settings)
         log.info("embedded Redis on %s (pid %d)", env["RELAY_REDIS_URL"], redis_proc.pid)
     db.upgrade(settings)

@@ -18,23 +18,24 @@ def server_binary() -> str:
     return str(get_binary_path())
 
 
-def start(settings: Settings, preexec_fn=None, timeout: float = 10.0) -> subprocess.Popen:
+def start(settings: Settings, preexec_fn=None, timeout: float = 10.0, own_session: bool = False) -> subprocess.Popen:
     """Start the server on a unix socket in the data dir (no TCP port) and wait until it answers."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     sock = data_dir / "redis.sock"
     sock.unlink(missing_ok=True)
     return launch(["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"], data_dir,
-                  Redis.from_url(embedded_redis_url(settings), socket_connect_timeout=1), preexec_fn, timeout)
+                  Redis.from_url(embedded_redis_url(settings), socket_connect_timeout=1), preexec_fn, timeout,
+                  own_session)
 
 
-def launch(listen: list[str], data_dir: Path, client: Redis, preexec_fn=None, timeout: float = 10.0
-           ) -> subprocess.Popen:
+def launch(listen: list[str], data_dir: Path, client: Redis, preexec_fn=None, timeout: float = 10.0,
+           own_session: bool = False) -> subprocess.Popen:
     """Run a server that keeps nothing on disk, listening as `listen` says; returns once `client` gets a PONG."""
     proc = subprocess.Popen(
         [server_binary(), *listen, "--save", "", "--appendonly", "no", "--dir", str(data_dir),
          "--loglevel", "warning", "--logfile", str(data_dir / "redis.log")],
-        stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
+        stdin=subprocess.DEVNULL, preexec_fn=preexec_fn, start_new_session=own_session)
     deadline = time.monotonic() + timeout
     while True:
         try:

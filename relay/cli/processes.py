@@ -36,9 +36,13 @@ def serve(host: str, port: int, workers: int, web_workers: int, threads: int) ->
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 def web(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run the web process only (gunicorn)."""
-    from relay.serve import gunicorn_argv
+    from relay.serve import check_port, gunicorn_argv
 
     load_runtime()  # a bad setting is one line here, not a traceback from each gunicorn process
+    try:
+        check_port(host, port)
+    except RuntimeError as exc:
+        raise Fail(str(exc)) from None
     argv = gunicorn_argv(host, port, web_workers, threads)
     os.execv(argv[0], argv)
 

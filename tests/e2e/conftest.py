@@ -105,7 +105,8 @@ class Relay:
     def start(self, workers: int = 2, web_workers: int = 1, threads: int = 4) -> Relay:
         self.proc = subprocess.Popen([BIN, "serve", "--port", str(self.port), "--workers", str(workers),
                                       "--web-workers", str(web_workers), "--threads", str(threads)],
-                                     env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+                                     env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # a process group of its own, as in a terminal
         wait_for(self._ready, timeout=90, what=f"relay ready (log: {self.log})")
         return self
 

@@ -106,6 +106,17 @@ def test_sigterm_stops_every_process(relay_factory):
     wait_for(lambda: not any(alive(p) for p in tree), timeout=10, what="no orphan processes")
 
 
+def test_ctrl_c_in_a_terminal_stops_in_order_without_errors(relay_factory):
+    """A terminal sends SIGINT to the whole foreground group; Redis must still outlive the workers."""
+    relay = relay_factory().start()
+    tree = relay.descendants()
+    os.killpg(relay.proc.pid, signal.SIGINT)
+    assert relay.proc.wait(30) == 0
+    wait_for(lambda: not any(alive(p) for p in tree), timeout=10, what="no orphan processes")
+    log = relay.log.read_text()
+    assert "Traceback" not in log and "cannot reach Redis" not in log, log[-3000:]
+
+
 def test_sigkill_of_the_supervisor_leaves_no_orphans(relay_factory):
     relay = relay_factory().start()
     tree = relay.descendants()

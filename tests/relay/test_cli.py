@@ -163,3 +163,18 @@ def test_private_badge_urls_are_signed(tmp_path, args, ref):
 def test_bad_badge_options_fail_with_one_line(tmp_path, args, message):
     result = badge_url(tmp_path, *args)
     assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["serve", "web"])
+def test_a_taken_port_is_one_line_and_starts_nothing(tmp_path, command):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run({"RELAY_DATA_DIR": str(tmp_path)}, command, "--port", str(port))
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+                                     "stop what uses it or choose another --port")
+    assert not (tmp_path / "redis.sock").exists()
