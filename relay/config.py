@@ -91,7 +91,15 @@ class Settings:
             trusted_proxies=_count(env, "RELAY_TRUSTED_PROXIES"),
         )
         values.update(overrides)
+        _check_database_url(values["database_url"])
         return cls(**values)
+
+    def ensure_data_dir(self) -> Path:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"RELAY_DATA_DIR: cannot create {self.data_dir}: {exc.strerror or exc}") from None
+        return self.data_dir
 
     def with_generated_keys(self) -> Settings:
         """Fill in missing keys from files in the data dir, creating them (mode 0600) on first use."""
@@ -118,10 +126,26 @@ def _replace(settings: Settings, **changes) -> Settings:
     return replace(settings, **changes)
 
 
+def _check_database_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError("RELAY_DATABASE_URL: not a database URL; use sqlite:///path/relay.db or "
+                          "postgresql://user@host/db") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"RELAY_DATABASE_URL: {backend!r} is not supported; use SQLite or PostgreSQL")
+
+
 def _key_file(path: Path, make, variable: str) -> str:
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"RELAY_DATA_DIR: cannot create {path.parent}: {exc.strerror or exc}") from None
     value = make()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

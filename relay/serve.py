@@ -69,6 +69,7 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     from relay import db
 
     check_port(host, port)
+    settings.ensure_data_dir()
     settings = settings.with_generated_keys()
     env = dict(os.environ)
     env["RELAY_SECRET_KEY"] = settings.secret_key
@@ -76,7 +77,9 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     env["RELAY_DATA_DIR"] = str(settings.data_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(settings))
     redis_proc = None
-    if not settings.redis_url:
+    if settings.redis_url:
+        _check_redis(settings.redis_url)  # else every worker would fail and be restarted, forever
+    else:
         from workers import embedded_redis
 
         redis_proc = embedded_redis.start(settings, preexec_fn=die_with_parent, own_session=True)
@@ -148,6 +151,25 @@ def _stop_all(procs: list[subprocess.Popen], redis_proc: subprocess.Popen | None
             redis_proc.kill()
             redis_proc.wait()
     log.info("stopped")
+
+
+def _check_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        raise RuntimeError(f"cannot reach Redis at {_safe_redis_url(url)}: {exc}") from None
+    finally:
+        client.close()
+
+
+def _safe_redis_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _safe_url(url: str) -> str:

@@ -7,7 +7,28 @@ import click
 from relay.cli import access, broker, processes, vault
 
 
-@click.group()
+class Commands(click.Group):
+    """Turns what a command cannot reach (database, Redis, the data directory) into one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from redis.exceptions import ConnectionError as RedisDown
+        from sqlalchemy.exc import ArgumentError, OperationalError
+
+        from relay.cli.common import Fail
+        from relay.config import ConfigError
+
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise Fail(f"cannot reach the database: {reason}") from None
+        except RedisDown as exc:
+            raise Fail(f"cannot reach Redis: {exc}") from None
+        except (ConfigError, ArgumentError) as exc:
+            raise Fail(str(exc)) from None
+
+
+@click.group(cls=Commands)
 @click.version_option(package_name="pact-relay")
 def main() -> None:
     """Pact Relay: Pact Broker webhook events in, GitHub, Slack, CI and badges out."""

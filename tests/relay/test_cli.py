@@ -178,3 +178,24 @@ def test_a_taken_port_is_one_line_and_starts_nothing(tmp_path, command):
     assert result.output.strip() == (f"Error: cannot listen on 127.0.0.1:{port}: Address already in use; "
                                      "stop what uses it or choose another --port")
     assert not (tmp_path / "redis.sock").exists()
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"RELAY_DATA_DIR": "/proc/no-such-dir"}, "Error: RELAY_DATA_DIR: cannot create /proc/no-such-dir: "),
+    ({"RELAY_DATABASE_URL": "postgresql://bob:pw@127.0.0.1:1/x"}, "Error: cannot reach the database: "),
+    ({"RELAY_DATABASE_URL": "mysql://x/y"}, "Error: RELAY_DATABASE_URL: 'mysql' is not supported"),
+    ({"RELAY_DATABASE_URL": "not a url"}, "Error: RELAY_DATABASE_URL: not a database URL"),
+    ({"RELAY_REDIS_URL": "redis://:pw@127.0.0.1:1/0"}, "Error: cannot reach Redis at redis://127.0.0.1:1/0: "),
+])
+@pytest.mark.parametrize("command", ["serve", "tokens"])
+def test_what_cannot_be_reached_is_one_line(tmp_path, setting, message, command):
+    from tests.conftest import free_port
+
+    if command == "tokens" and "RELAY_REDIS_URL" in setting:
+        pytest.skip("tokens create needs no Redis")
+    args = ["serve", "--port", str(free_port())] if command == "serve" else ["tokens", "create", "--name", "a",
+                                                                             "--role", "read"]
+    result = run({"RELAY_DATA_DIR": str(tmp_path / "data"), **setting}, *args)
+    assert result.exit_code == 1, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(message) and "pw" not in last and "Traceback" not in result.output
