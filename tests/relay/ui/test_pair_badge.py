@@ -1,4 +1,4 @@
-"""A pair's page shows its live badge, also when badges are private, and the README snippet to copy."""
+"""A pair's page: its live badge (also when private), the README snippet to copy, the versions it knows."""
 
 from __future__ import annotations
 
@@ -25,5 +25,7 @@ def test_private_badge_on_the_pair_page_loads_and_its_snippet_is_signed(browser,
     image = client.get(src)
     assert image.status_code == 200 and image.mimetype == "image/svg+xml" and "failed" in image.text
     assert client.get(src.split("?")[0]).status_code != 200  # unsigned, the same path is refused
+    # Only a verification so far: the consumer version it verified stands in for the published one.
+    assert f"<dt>Consumer version</dt><dd><code>{event['consumerVersionNumber']}</code>" in page
     snippet = html.unescape(re.search(r'id="badge-markdown">([^<]+)<', page).group(1))
     assert snippet == f"[![pact](https://relay.example.com{src})](https://relay.example.com{src})"
