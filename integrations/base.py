@@ -73,16 +73,20 @@ class Request:
         return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
 
 
+# How much of a target's answer the attempt log keeps (DESIGN §7: 4 KiB).
+LOG_BODY_LIMIT = 4096
+
+
 @dataclass
 class Response:
-    """What the target answered; `body` is cut to the log limit by the caller."""
+    """What the target answered; the attempt log keeps the first LOG_BODY_LIMIT characters of the body."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
 
     def to_log(self) -> dict[str, Any]:
-        return {"status": self.status, "headers": dict(self.headers), "body": self.body}
+        return {"status": self.status, "headers": dict(self.headers), "body": self.body[:LOG_BODY_LIMIT]}
 
 
 @dataclass

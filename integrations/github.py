@@ -188,7 +188,7 @@ class GitHubStatus(Integration):
             # PyGithub refuses a redirect to another host or scheme; retrying cannot help, base_url is wrong.
             raise PermanentDeliveryError(f"GitHub: {exc}".replace("via base_url: Github(base_url=...)",
                                                                   "in the webhook's base_url")) from None
-        response = Response(status=201, headers=dict(status.raw_headers), body=json.dumps(status.raw_data)[:4096])
+        response = Response(status=201, headers=dict(status.raw_headers), body=json.dumps(status.raw_data))
         note = f"status {built.state} set on {len(built.shas)} commit(s) of {built.repository}"
         if built.auth.app_id:
             note += "; new installation token" if fetched else "; cached installation token"
@@ -197,7 +197,7 @@ class GitHubStatus(Integration):
 
 def github_error(exc: Exception, made: list[Request]) -> Exception:
     headers = dict(exc.headers or {})
-    response = Response(status=exc.status, headers=headers, body=json.dumps(exc.data)[:4096])
+    response = Response(status=exc.status, headers=headers, body=json.dumps(exc.data))
     message = f"GitHub: {target_message(exc.data) or exc.status}"
     lowered = {k.lower(): v for k, v in headers.items()}
     limited = exc.status == 403 and ("retry-after" in lowered or lowered.get("x-ratelimit-remaining") == "0")

@@ -13,6 +13,7 @@ import requests
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from integrations.base import (
+    LOG_BODY_LIMIT,
     Context,
     Field,
     FieldErrors,
@@ -26,7 +27,6 @@ from integrations.base import (
 )
 
 RETRYABLE_STATUSES = {408, 425, 429}
-LOG_BODY_LIMIT = 4096
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -188,7 +188,7 @@ class Slack(Integration):
                     answer = client.chat_postMessage(**built.payload)
                 except SlackApiError as exc:
                     answer = exc.response
-                response = Response(answer.status_code, dict(answer.headers or {}), json.dumps(answer.data)[:4096])
+                response = Response(answer.status_code, dict(answer.headers or {}), json.dumps(answer.data))
                 code = str(answer.data.get("error", "")) if isinstance(answer.data, dict) else ""
                 ok = answer.status_code == 200 and isinstance(answer.data, dict) and answer.data.get("ok")
         except (URLError, OSError, SlackRequestError) as exc:

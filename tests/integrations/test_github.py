@@ -113,6 +113,15 @@ def test_a_redirect_to_another_host_fails_for_good_naming_base_url(httpserver, c
     assert SECRETS["GitHubToken"] not in str(err.value)
 
 
+def test_a_long_error_answer_is_logged_cut_at_4_kib(httpserver, ctx):
+    httpserver.expect_request(STATUS_PATH).respond_with_json({"message": "Not Found", "detail": "x" * 10_000},
+                                                             status=404)
+    with pytest.raises(PermanentDeliveryError) as err:
+        run(httpserver, ctx, event("provider_verification_succeeded"))
+    logged = err.value.response.to_log()["body"]
+    assert len(logged) == 4096 and logged.startswith('{"message": "Not Found"')
+
+
 def test_validation():
     v = gh.GitHubStatus().validate
     assert v({"repository": "a/b", "token": "t"}) == {}
