@@ -31,7 +31,9 @@ def test_example_applies_then_is_stable(apply, runtime):
     assert first.exit_code == 0, first.output
     assert "Plan: 5 to add, 0 to change, 0 to destroy." in first.output
     assert "token pact-broker: prt_" in first.output
-    assert {w.uuid for w in rows(runtime, Webhook)} == {"github-status-matching-service", "slack-failed-verifications"}
+    assert {w.uuid: w.description for w in rows(runtime, Webhook)} == {
+        "github-status-matching-service": "Pact status on Matching Service commits",
+        "slack-failed-verifications": "Failed verifications to #contracts"}  # a bare # would start a comment
     assert {s.name for s in rows(runtime, Secret)} == {"GitHubToken", "SlackContracts"}
     again = apply()
     assert "Plan: 0 to add, 0 to change, 0 to destroy." in again.output and "prt_" not in again.output
