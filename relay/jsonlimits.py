@@ -9,24 +9,24 @@ from typing import Any
 # Webhook documents are a few levels deep; no body the relay accepts needs more.
 MAX_DEPTH = 32
 # A string token (escapes included) or one bracket: brackets inside strings are skipped whole.
-_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 class TooDeep(ValueError):
     """The document nests deeper than allowed."""
 
 
-def _deeper_than(raw: bytes, limit: int) -> bool:
-    if raw.count(b"[") + raw.count(b"{") <= limit:  # fewer openers than the limit: cannot nest deeper
+def _deeper_than(text: str, limit: int) -> bool:
+    if text.count("[") + text.count("{") <= limit:  # fewer openers than the limit: cannot nest deeper
         return False
     depth = 0
-    for token in _TOKENS.finditer(raw):
-        char = token[0][:1]
-        if char in b"[{":
+    for token in _TOKENS.finditer(text):
+        char = token[0][0]
+        if char in "[{":
             depth += 1
             if depth > limit:
                 return True
-        elif char in b"]}":
+        elif char in "]}":
             depth -= 1
     return False
 
@@ -37,7 +37,8 @@ def loads(data: bytes | str, limit: int = MAX_DEPTH) -> Any:
     The C parser recurses once per level: deep enough, it raises RecursionError, and while that deep any
     garbage-collector callback that runs has no stack left either.
     """
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if _deeper_than(raw, limit):
+    # Decoded as json.loads decodes bytes (UTF-8, -16 or -32), so the scan sees the characters the parser sees.
+    text = data if isinstance(data, str) else data.decode(json.detect_encoding(data), "surrogatepass")
+    if _deeper_than(text, limit):
         raise TooDeep(f"nests deeper than {limit} levels")
-    return json.loads(data)
+    return json.loads(text)

@@ -48,25 +48,24 @@ def json_body() -> Any:
         data = None
     if data is None:
         raise PayloadError.one("body", "is not valid JSON")
-    problem = shape_problem(data, jsonlimits.MAX_DEPTH)
+    problem = nul_problem(data)
     if problem:
         raise PayloadError.one("body", problem)
     return data
 
 
-def shape_problem(value: Any, limit: int) -> str | None:
-    """Nesting deeper than `limit`, or a NUL character (PostgreSQL cannot store one); iterative, so depth
-    itself cannot crash it."""
-    stack = [(value, 1)]
+def nul_problem(value: Any) -> str | None:
+    """A NUL character anywhere in the document (PostgreSQL cannot store one); jsonlimits bounds the depth."""
+    stack = [value]
     while stack:
-        item, depth = stack.pop()
+        item = stack.pop()
         if isinstance(item, str) and "\x00" in item:
             return "must not contain NUL characters"
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return f"nests deeper than {limit} levels"
-            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return None
 
 
