@@ -103,6 +103,8 @@ class Settings:
 
     def with_generated_keys(self) -> Settings:
         """Fill in missing keys from files in the data dir, creating them (mode 0600) on first use."""
+        if not (self.secret_key and self.encryption_keys):
+            self.ensure_data_dir()
         secret_key = self.secret_key or _key_file(self.data_dir / "secret.key", lambda: secrets.token_urlsafe(48),
                                                   "RELAY_SECRET_KEY")
         keys = self.encryption_keys or (_key_file(self.data_dir / "encryption.key",
@@ -142,10 +144,6 @@ def _check_database_url(url: str) -> None:
 def _key_file(path: Path, make, variable: str) -> str:
     if path.exists():
         return path.read_text().strip()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"RELAY_DATA_DIR: cannot create {path.parent}: {exc.strerror or exc}") from None
     value = make()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from relay.config import ConfigError, Settings
+from relay.config import Settings
 
 
 class Fail(click.ClickException):
@@ -17,19 +17,14 @@ class Fail(click.ClickException):
 
 
 def load_settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise Fail(str(exc)) from None
+    """The settings; a bad one raises ConfigError, which the command group turns into one line."""
+    return Settings.from_env()
 
 
 def load_runtime():
     from relay.runtime import Runtime
 
-    try:
-        return Runtime(load_settings())
-    except ConfigError as exc:
-        raise Fail(str(exc)) from None
+    return Runtime(load_settings())
 
 
 def migrated_runtime():

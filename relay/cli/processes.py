@@ -8,7 +8,6 @@ import sys
 import click
 
 from relay.cli.common import Fail, configure_logging, load_runtime, load_settings
-from relay.config import ConfigError
 
 
 @click.command()
@@ -25,7 +24,7 @@ def serve(host: str, port: int, workers: int, web_workers: int, threads: int) ->
     configure_logging(settings)
     try:
         sys.exit(supervisor.run(settings, host, port, workers, web_workers, threads))
-    except (ConfigError, RuntimeError) as exc:
+    except RuntimeError as exc:
         raise Fail(str(exc)) from None
 
 
@@ -51,8 +50,6 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run one RQ worker with the scheduler and the sweeper."""
-    import redis
-
     from workers import worker as rq_worker
 
     runtime = load_runtime()
@@ -60,10 +57,7 @@ def worker(burst: bool) -> None:
     if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
         raise Fail("RELAY_REDIS_URL is not set and no embedded Redis is running in "
                    f"{runtime.settings.data_dir}: set RELAY_REDIS_URL, or use `pact-relay serve`")
-    try:
-        rq_worker.run(runtime, burst=burst)
-    except redis.exceptions.ConnectionError as exc:
-        raise Fail(f"cannot reach Redis: {exc}") from None
+    rq_worker.run(runtime, burst=burst)
 
 
 @click.group()
