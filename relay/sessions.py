@@ -164,7 +164,7 @@ def login_required(permission: str | None = None, login_endpoint: str | None = N
             user, reason = current_user()
             if user is None:
                 if login_endpoint and request.method in SAFE_METHODS:
-                    return redirect(url_for(login_endpoint, next=request.full_path))
+                    return redirect(url_for(login_endpoint, next=request.full_path.rstrip("?")))
                 return deny(401, reason, scheme="")
             if permission is not None and permission not in GRANTS[user.role]:
                 return deny(403, f"a {user.role} user may not do this (needs {permission})")

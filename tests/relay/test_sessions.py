@@ -163,6 +163,8 @@ def test_login_required_checks_the_role_and_redirects_when_asked(guarded_app, ma
     client = guarded_app.test_client()
     redirect = client.get("/ui-probe-login")
     assert redirect.status_code == 302 and redirect.headers["Location"].startswith("/ui-login?next=")
+    assert redirect.headers["Location"] == "/ui-login?next=/ui-probe-login"  # no stray '?' of an empty query
+    assert client.get("/ui-probe-login?x=1").headers["Location"] == "/ui-login?next=/ui-probe-login?x%3D1"
     sign_in(client, make_user("reader@example.com", "read"), email="reader@example.com")
     assert client.get("/ui-probe-login").status_code == 200
     denied = client.get("/ui-probe")
