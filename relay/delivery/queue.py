@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -9,6 +10,9 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from relay.runtime import Runtime
+
+log = logging.getLogger(__name__)
 JOB = "workers.jobs.deliver"
 
 
@@ -38,3 +42,13 @@ def enqueue_later(redis: Redis, name: str, delivery_id: str, attempts_made: int,
     queue(redis, name).enqueue_in(timedelta(seconds=delay), JOB, delivery_id,
                                   job_id=job_id(delivery_id, attempts_made), job_timeout=int(job_timeout),
                                   result_ttl=0, failure_ttl=3600)
+
+
+def enqueue_fresh(runtime: Runtime, delivery_ids: list[str]) -> None:
+    """Queue fresh deliveries after their commit; if Redis is away the sweeper sends them later."""
+    try:
+        enqueue(runtime.redis, runtime.settings.queue_name, [(d, 0) for d in delivery_ids],
+                runtime.settings.lease_seconds)
+    except Exception as exc:
+        log.warning("%d deliveries stored, enqueue failed (%s); the sweeper will send them",
+                    len(delivery_ids), type(exc).__name__)

@@ -12,7 +12,7 @@ from relay.errors import PayloadError
 from relay.intake import events
 from relay.pairs import store
 from relay.security.tokens import require
-from relay.web.api import body_bytes, db, enqueue_after_response
+from relay.web.requests import body_bytes, db, enqueue_after_response
 
 bp = Blueprint("events", __name__)
 log = logging.getLogger(__name__)

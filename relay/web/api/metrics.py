@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from relay import metrics
 from relay.security.tokens import require
-from relay.web.api import runtime
+from relay.web.requests import runtime
 
 bp = Blueprint("metrics", __name__)
 

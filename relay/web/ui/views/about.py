@@ -9,7 +9,7 @@ from flask import render_template
 
 from relay.broker.webhook import broker_webhook_json
 from relay.security.tokens import create_token
-from relay.web.api import db, runtime
+from relay.web.requests import db, runtime
 from relay.web.ui import access, bp
 
 TOKEN_PLACEHOLDER = "<an intake token>"

@@ -9,8 +9,8 @@ from sqlalchemy.orm import contains_eager, lazyload
 from relay.errors import NotFound
 from relay.models import Delivery, Event
 from relay.pairs.state import UNTAGGED, status
-from relay.web.api import db
 from relay.web.api.status import badge_link
+from relay.web.requests import db
 from relay.web.ui import access, bp
 from relay.web.ui.network import COLOURS, layout
 from relay.web.ui.paging import keyset
