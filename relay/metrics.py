@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
+from relay.delivery import queue
 from relay.models import Delivery, Event, Webhook, utcnow
 from relay.runtime import Runtime
 
@@ -102,15 +103,9 @@ class StateCollector:
         return 1.0
 
     def _redis(self, out: list) -> float:
-        from relay.delivery.queue import queue
-
         name = self.runtime.settings.queue_name
         try:
-            q = queue(self.runtime.redis, name)
-            pipe = self.runtime.redis.pipeline()
-            pipe.llen(q.key)
-            pipe.zcard(q.scheduled_job_registry.key)
-            queued, scheduled = pipe.execute()
+            queued, scheduled = queue.depth(self.runtime.redis, name)
         except Exception as exc:
             log.warning("metrics: Redis unavailable: %s", type(exc).__name__)
             return 0.0
