@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -219,7 +220,6 @@ def sample_variables(webhook: Webhook) -> dict[str, str]:
     consumer = webhook.consumer_name or "Example Consumer"
     provider = webhook.provider_name or "Example Provider"
     base = "https://broker.example.com/pacts/provider/{p}/consumer/{c}/pact-version/0000000000000000000000000000000000000000"
-    from urllib.parse import quote
 
     url = base.format(p=quote(provider), c=quote(consumer))
     return {

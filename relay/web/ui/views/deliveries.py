@@ -9,7 +9,8 @@ from sqlalchemy.orm import contains_eager, lazyload
 from relay.delivery import deliveries, queue
 from relay.models import Delivery, Event, Webhook
 from relay.web.requests import db, runtime
-from relay.web.ui import access, bp
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 from relay.web.ui.paging import keyset
 
 PAGE_SIZE = 50

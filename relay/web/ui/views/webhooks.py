@@ -12,7 +12,8 @@ from relay.intake import presets, webhooks
 from relay.models import Delivery, Secret, Webhook
 from relay.templating import VARIABLES
 from relay.web.requests import db, runtime
-from relay.web.ui import access, bp
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 from relay.web.ui.webhook_form import (
     EditorForm,
     event_choices,
