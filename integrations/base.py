@@ -91,11 +91,13 @@ class Response:
 
 @dataclass
 class Result:
-    """A successful send: the requests made and the responses received (several for some targets)."""
+    """A send that did not fail: the requests made and the responses received (several for some targets).
+    `skipped` holds the reason when the integration chose to send nothing for this event."""
 
     requests: list[Request]
     response: Response | None
     note: str = ""
+    skipped: str = ""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,12 @@ class Outcome:
     duration_ms: float
     retry_after: float | None = None
     notes: list[str] = field(default_factory=list)
+    skipped: str | None = None  # the integration chose not to send; why
+
+    @property
+    def status(self) -> str:
+        """What this one attempt amounts to: succeeded, skipped or failed (a retryable failure included)."""
+        return "skipped" if self.skipped else "succeeded" if self.ok else "failed"
 
     def to_dict(self) -> dict[str, Any]:
         return {"request": self.request, "response": self.response, "error": self.error,
@@ -99,7 +105,7 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         request=redactor.data(request.to_log()) if request else None,
         response=redactor.data(response.to_log()) if response else None,
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
-        notes=[redactor.text(n) for n in notes])
+        notes=[redactor.text(n) for n in notes], skipped=redactor.text(result.skipped) if result else None)
 
 
 def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:

@@ -147,21 +147,39 @@ def execute(uuid: str):
     return jsonify(execute_once(db(), runtime(), _get(uuid)))
 
 
+# What a failing verification carries: Test also tries it when the chosen event is skipped, so a webhook
+# that only speaks up on failures is not reported healthy without ever having been tried.
+FAILURE_VALUES = {"eventName": "provider_verification_failed", "githubVerificationStatus": "failure",
+                  "bitbucketVerificationStatus": "FAILED", "azureDevOpsVerificationStatus": "failed",
+                  "gitlabVerificationStatus": "failed"}
+
+
 def execute_once(session, rt, hook: Webhook) -> dict:
     """Send once now with the last matching event (or a sample) and say what happened; stores nothing."""
     recent = session.scalars(select(Event).order_by(Event.received_at.desc()).limit(500))
     event = next((e for e in recent if matches(hook, e.variables)), None)
     variables = event.variables if event else sample_variables(hook)
-    outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
     event_id = event.id if event else None
-    params = dict(uuid=hook.uuid, event=event_id, success=outcome.ok, error=outcome.error,
-                  status=outcome.response["status"] if outcome.response else None)
+    outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
+    result = {**_result(outcome), "event": event_id, "eventName": variables.get("eventName", "")}
+    success = outcome.status == "succeeded"
+    if outcome.skipped:
+        failing = attempt(session, rt, hook, {**variables, **FAILURE_VALUES}, f"test-{hook.uuid}")
+        result["failureEvent"] = {**_result(failing), "eventName": FAILURE_VALUES["eventName"]}
+        success = failing.status == "succeeded"
+    result["success"] = success
     session.rollback()  # end the read transaction; the audit entry gets its own
-    record(session, "webhook.executed", **params)
+    record(session, "webhook.executed", uuid=hook.uuid, event=event_id, success=success, status=outcome.status,
+           error=outcome.error or (result.get("failureEvent") or {}).get("error"),
+           httpStatus=outcome.response["status"] if outcome.response else None)
     session.commit()
-    return {"request": outcome.request, "response": outcome.response, "success": outcome.ok,
-            "error": outcome.error, "notes": outcome.notes, "duration_ms": outcome.duration_ms,
-            "event": event_id, "logs": _log_lines(outcome)}
+    return result
+
+
+def _result(outcome) -> dict:
+    return {"status": outcome.status, "reason": outcome.skipped, "request": outcome.request,
+            "response": outcome.response, "success": outcome.ok and not outcome.skipped, "error": outcome.error,
+            "notes": outcome.notes, "duration_ms": outcome.duration_ms, "logs": _log_lines(outcome)}
 
 
 def _log_lines(outcome) -> str:

@@ -11,7 +11,7 @@ from relay.api.status import badge_link
 from relay.errors import NotFound
 from relay.models import Delivery, Event
 from relay.pairstate import UNTAGGED, status
-from relay.ui import access, bp
+from relay.ui import access, bp, outcomes
 from relay.ui.network import COLOURS, layout
 from relay.ui.paging import keyset
 from relay.ui.pairs import pair_rows, pairs
@@ -46,6 +46,7 @@ def pair_show():
         .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(20)))
     return render_template("pair.html", main=main, state=status(main), tags=rows[1:], untagged=UNTAGGED,
                            status=status, events=events, deliveries=recent, webhooks=webhook_titles(session),
+                           shown=outcomes.list_rows(session, recent),
                            badge_url=badge_link(main), badge_path=badge_link(main, base=""), colours=COLOURS)
 
 

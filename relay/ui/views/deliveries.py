@@ -9,7 +9,7 @@ from sqlalchemy.orm import contains_eager, lazyload
 from relay import deliveries
 from relay.api import db, enqueue_now
 from relay.models import Delivery, Event, Webhook
-from relay.ui import access, bp
+from relay.ui import access, bp, outcomes
 from relay.ui.paging import keyset
 
 PAGE_SIZE = 50
@@ -42,7 +42,7 @@ def deliveries_list():
     filters = {k: v for k, v in (("state", state), ("webhook", webhook), ("consumer", consumer),
                                  ("provider", provider)) if v}
     return render_template("deliveries.html", page=page, filters=filters, statuses=deliveries.STATUSES,
-                           webhooks=webhook_titles(session))
+                           webhooks=webhook_titles(session), shown=outcomes.list_rows(session, page.rows))
 
 
 @bp.get("/deliveries/<delivery_id>")
@@ -51,7 +51,8 @@ def delivery_show(delivery_id: str):
     session = db()
     delivery = deliveries.get(session, delivery_id)
     hook = session.get(Webhook, delivery.webhook_uuid)
-    return render_template("delivery.html", delivery=delivery, webhook=hook)
+    shown = outcomes.shown(deliveries.to_json(delivery, ""))
+    return render_template("delivery.html", delivery=delivery, webhook=hook, shown=shown)
 
 
 @bp.post("/deliveries/<delivery_id>/replay")

@@ -14,7 +14,7 @@ from relay.api.webhooks import execute_once
 from relay.errors import NotFound, PayloadError
 from relay.models import Delivery, Secret, Webhook
 from relay.templating import VARIABLES
-from relay.ui import access, bp
+from relay.ui import access, bp, outcomes
 from relay.ui.webhook_form import EditorForm, event_choices, from_doc, from_request, from_webhook, place_errors, to_doc
 
 VARIABLE_HELP = {
@@ -68,7 +68,9 @@ def last_results(session, uuids: list[str]) -> dict[str, Delivery]:
 def webhooks_list():
     session = db()
     hooks = list(session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid)))
-    return render_template("webhooks.html", hooks=hooks, results=last_results(session, [h.uuid for h in hooks]))
+    results = last_results(session, [h.uuid for h in hooks])
+    return render_template("webhooks.html", hooks=hooks, results=results,
+                           shown=outcomes.list_rows(session, list(results.values())))
 
 
 def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
