@@ -16,7 +16,7 @@ from relay.events import EVENT_NAMES
 from relay.models import Webhook
 from relay.redact import HEADER_MASK, is_sensitive_header
 from relay.secrets import Vault, is_sealed
-from relay.templating import PLACEHOLDER, host_is_templated, template_errors
+from relay.templating import PLACEHOLDER, host_is_templated, reference_only, template_errors
 
 UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 DEFAULT_EVENTS = ["contract_content_changed"]
@@ -198,7 +198,7 @@ class WebhookInput:
             if old is None:
                 self.error(path, "no stored value to keep; send the real value")
             return old
-        if sensitive and not PLACEHOLDER.fullmatch(value):
+        if sensitive and not reference_only(value):
             return self.vault.seal(value)
         return value
 
@@ -249,9 +249,10 @@ def masked_config(webhook: Webhook) -> dict[str, Any]:
     out = {}
     for key, value in (webhook.config or {}).items():
         if isinstance(value, dict):
-            value = {k: (HEADER_MASK if is_sealed(v) or is_sensitive_header(k) else v) for k, v in value.items()}
+            value = {k: (HEADER_MASK if is_sealed(v) or (is_sensitive_header(k) and not reference_only(v)) else v)
+                     for k, v in value.items()}
         elif is_sealed(value) or (integration.fields.get(key, Field()).secret and isinstance(value, str)
-                                  and not PLACEHOLDER.fullmatch(value)):
+                                  and not reference_only(value)):
             value = HEADER_MASK
         out[key] = value
     return out
