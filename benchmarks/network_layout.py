@@ -11,7 +11,7 @@ import random
 import statistics
 import time
 
-from relay.ui.network import COL_GAP, NODE_H, NODE_W, ROW_GAP
+from relay.web.ui.network import COL_GAP, NODE_H, NODE_W, ROW_GAP
 
 ISSUE = [("Checkout Web", "Billing API"), ("Billing API", "Payment API"), ("Checkout Web", "Payment API"),
          ("Checkout Web", "Users API"), ("Mobile App", "Users API"), ("Mobile App", "Orders API"),
@@ -48,7 +48,7 @@ def columns_to_picture(layer: dict[str, int], pos: dict[str, float], dummies: di
 
 def run_relay(pairs):
     """What the relay draws: igraph's Sugiyama layout, as relay/web/ui/network.py turns it into boxes and paths."""
-    from relay.ui.network import layout
+    from relay.web.ui.network import layout
 
     picture = layout([(a, b, "verified") for a, b in pairs])
     lines = {(e.consumer, e.provider): list(e.points) for e in picture.edges}
