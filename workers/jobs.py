@@ -12,6 +12,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import lazyload
 
 from relay import metrics
+from relay.delivery import policies, waiting
 from relay.models import Attempt, Delivery, Event, Webhook, utcnow
 from relay.runtime import Runtime
 from relay.sending import Outcome, attempt
@@ -62,13 +63,25 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
                 .where(Delivery.id == delivery_id)
                 .options(lazyload(Delivery.event), lazyload(Delivery.attempts))  # one query, not three
             ).one()
+            decision = policies.SEND
+            if webhook is not None:
+                decision = policies.before(session, runtime, delivery, webhook, variables, utcnow())
+                held_back = decision.action != "send" and _hold_back(session, delivery.id, owner, decision)
+        if decision.action != "send":
+            return _held_back(runtime, delivery, decision, webhook.kind) if held_back else "lease-lost"
         number = delivery.attempts_made + 1
         kind = webhook.kind if webhook is not None else "deleted"
         if webhook is None:
             outcome = Outcome(ok=False, retryable=False, request=None, response=None,
                               error="the webhook was deleted before this delivery was sent", duration_ms=0)
         else:
-            outcome = attempt(session, runtime, webhook, variables, delivery_id)
+            outcome = attempt(session, runtime, webhook, variables, delivery_id, holds=True)
+            if outcome.held:
+                decision = policies.Decision("wait", until=utcnow() + timedelta(seconds=outcome.held),
+                                             reason=f"waiting: rate limited by the target for {outcome.held:.0f} s")
+                with session.begin():
+                    held_back = _hold_back(session, delivery.id, owner, decision)
+                return _held_back(runtime, delivery, decision, kind) if held_back else "lease-lost"
         status, delay = _next_state(runtime, outcome, number)
         now = utcnow()
         session.add(Attempt(delivery_id=delivery_id, number=number, at=now, duration_ms=outcome.duration_ms,
@@ -76,9 +89,10 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
         recorded = session.execute(
             update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
             .values(status=status, attempts_made=number, lease_until=None, lease_owner=None, updated_at=now,
-                    last_error=outcome.error,
+                    last_error=outcome.error, reason=outcome.skipped or None,
                     next_attempt_at=now + timedelta(seconds=delay) if delay is not None else None)
         ).rowcount
+        released = policies.after(session, delivery.webhook_uuid, decision, outcome, now) if recorded else []
         ids = {"delivery_id": delivery_id, "event_id": delivery.event_id, "webhook": delivery.webhook_uuid,
                "integration": kind, "attempt": number}
         if not recorded:
@@ -89,6 +103,9 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
                         extra=ids)
             return "lease-lost"
         session.commit()
+    if webhook is not None:
+        policies.learn_limits(runtime, outcome)
+    policies.enqueue_released(runtime, released)
     metrics.attempt_recorded(kind, status, outcome.duration_ms / 1000)
     log.info("delivery %s attempt %s: %s", delivery_id, number, status,
              extra={**ids, "status": status, "http_status": (outcome.response or {}).get("status"),
@@ -103,7 +120,32 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
     return status
 
 
+def _hold_back(session, delivery_id: str, owner: str, decision: policies.Decision) -> bool:
+    """The delivery may not go now: it waits (its attempts untouched) or ends superseded; False: lease lost."""
+    if decision.action == "superseded":
+        return policies.settle(session, delivery_id, owner, decision, utcnow())
+    return waiting.wait_until(session, delivery_id, owner, decision.until, decision.reason, utcnow())
+
+
+def _held_back(runtime: Runtime, delivery: Delivery, decision: policies.Decision, kind: str) -> str:
+    ids = {"delivery_id": delivery.id, "webhook": delivery.webhook_uuid, "integration": kind}
+    if decision.action == "superseded":
+        metrics.attempt_recorded(kind, "superseded", 0)
+        log.info("delivery %s superseded by %s", delivery.id, decision.successor,
+                 extra={**ids, "status": "superseded", "superseded_by": decision.successor})
+        return "superseded"
+    log.info("delivery %s waits until %s: %s", delivery.id, decision.until.isoformat(), decision.reason,
+             extra={**ids, "status": "waiting"})
+    try:
+        waiting.schedule(runtime, delivery.id, delivery.attempts_made, decision.until, utcnow())
+    except Exception as exc:  # the sweeper picks it up when due
+        log.warning("could not schedule %s: %s", delivery.id, type(exc).__name__, extra=ids)
+    return "waiting"
+
+
 def _next_state(runtime: Runtime, outcome: Outcome, number: int) -> tuple[str, float | None]:
+    if outcome.skipped:
+        return "skipped", None
     if outcome.ok:
         return "succeeded", None
     if not outcome.retryable:

@@ -11,9 +11,10 @@ from relay import deliveries, webhooks
 from relay.api import base_url, db, json_body, limit_arg, runtime
 from relay.auditing import record
 from relay.auth import require
+from relay.delivery import breaker, policies
 from relay.errors import NotFound, PayloadError
 from relay.events import matches, sample_variables
-from relay.models import Event, Secret, Webhook
+from relay.models import Event, Secret, TargetState, Webhook, utcnow
 from relay.sending import attempt
 
 bp = Blueprint("webhooks", __name__)
@@ -55,7 +56,7 @@ def _audit_doc(hook: Webhook) -> dict:
 
 
 def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
-    doc = webhooks.to_json(hook, base_url())
+    doc = webhooks.to_json(hook, base_url(), db().get(TargetState, hook.uuid))
     if signing_secret:
         doc["signingSecret"] = signing_secret  # shown this once; only its ciphertext is stored
     response = jsonify(doc)
@@ -69,7 +70,7 @@ def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
 @require("read")
 def index():
     hooks = list(db().scalars(select(Webhook).order_by(Webhook.created_at)))
-    return jsonify(webhooks.listing(hooks, base_url()))
+    return jsonify(webhooks.listing(hooks, base_url(), breaker.states(db())))
 
 
 @bp.get("/webhooks/presets")
@@ -139,6 +140,23 @@ def destroy(uuid: str):
     record(session, "webhook.deleted", uuid=hook.uuid, description=hook.description)
     session.commit()
     return "", 204
+
+
+@bp.post("/webhooks/<webhook:uuid>/resume")
+@require("write")
+def resume(uuid: str):
+    """Resume a paused target by hand: its waiting deliveries are due at once."""
+    session = db()
+    hook = _get(uuid)
+    state = session.get(TargetState, hook.uuid)
+    was_paused = state is not None and state.paused_since is not None
+    now = utcnow()
+    breaker.resume(session, hook.uuid, now)
+    released = policies.release(session, hook.uuid, now)
+    record(session, "webhook.resumed", uuid=hook.uuid, wasPaused=was_paused, released=len(released))
+    session.commit()
+    policies.enqueue_released(runtime(), released)
+    return _respond(hook, 200)
 
 
 @bp.post("/webhooks/<webhook:uuid>/execute")

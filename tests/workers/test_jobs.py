@@ -67,6 +67,9 @@ def test_5xx_retries_with_retry_after_then_succeeds(api, runtime, httpserver, dr
     assert 100 < wait <= 120  # Retry-After (120 s) wins over the schedule's first step (10 s)
     assert delivery["attempts"][0]["error"] == "HTTP 503 from target"
     make_due(runtime, delivery["id"])
+    assert run_delivery(runtime, delivery["id"]) == "waiting"  # the Retry-After holds every send to this host
+    runtime.redis.delete(*runtime.redis.keys("pact-relay:hold:*"))  # ...until it has passed
+    make_due(runtime, delivery["id"])
     assert run_delivery(runtime, delivery["id"]) == "succeeded"
     assert [a["response"]["status"] for a in delivery_of(api, event["event"])["attempts"]] == [503, 200]
 
