@@ -54,6 +54,8 @@ class Settings:
     request_read_timeout: float = 30.0
     # Reverse proxies in front of the web process whose X-Forwarded-* headers are believed (0: none).
     trusted_proxies: int = 0
+    # Consecutive failures (connection errors, timeouts, 5xx) that pause a target (the circuit breaker).
+    breaker_failures: int = 5
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -89,6 +91,7 @@ class Settings:
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
             request_read_timeout=_number(env, "RELAY_REQUEST_READ_TIMEOUT", 30.0),
             trusted_proxies=_count(env, "RELAY_TRUSTED_PROXIES"),
+            breaker_failures=_failures(env.get("RELAY_BREAKER_FAILURES")),
         )
         values.update(overrides)
         _check_database_url(values["database_url"])
@@ -180,6 +183,13 @@ def _count(env: Mapping[str, str], name: str) -> int:
     raw = (env.get(name) or "0").strip()
     if not raw.isdigit() or int(raw) > 10:
         raise ConfigError(f"{name}: {raw!r} must be a whole number from 0 to 10 (the proxies in front of the relay)")
+    return int(raw)
+
+
+def _failures(raw: str | None) -> int:
+    raw = (raw or "5").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise ConfigError(f"RELAY_BREAKER_FAILURES: {raw[:40]!r} must be a whole number from 1 to 1000")
     return int(raw)
 
 

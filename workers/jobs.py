@@ -92,7 +92,7 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
                     last_error=outcome.error, reason=outcome.skipped or None,
                     next_attempt_at=now + timedelta(seconds=delay) if delay is not None else None)
         ).rowcount
-        released = policies.after(session, delivery.webhook_uuid, decision, outcome, now) if recorded else []
+        released = policies.after(session, runtime, delivery.webhook_uuid, decision, outcome, now) if recorded else []
         ids = {"delivery_id": delivery_id, "event_id": delivery.event_id, "webhook": delivery.webhook_uuid,
                "integration": kind, "attempt": number}
         if not recorded:

@@ -125,11 +125,12 @@ def settle(session: Session, delivery_id: str, owner: str, decision: Decision, n
                 lease_until=None, lease_owner=None, updated_at=now)).rowcount)
 
 
-def after(session: Session, webhook_uuid: str, decision: Decision, outcome: Outcome,
+def after(session: Session, runtime: Runtime, webhook_uuid: str, decision: Decision, outcome: Outcome,
           now: datetime) -> list[tuple[str, int]]:
     """In the recording transaction: the breaker learns; returns the deliveries a resumed target releases."""
     if breaker.counts_as_failure(outcome.ok, outcome.retryable, outcome.status, outcome.internal):
-        if breaker.record_failure(session, webhook_uuid, now, outcome.error or "", decision.probe):
+        if breaker.record_failure(session, webhook_uuid, now, outcome.error or "", decision.probe,
+                                  runtime.settings.breaker_failures):
             log.warning("target %s paused: %s", webhook_uuid, outcome.error, extra={"webhook": webhook_uuid})
         return []
     answered = outcome.ok or outcome.response is not None
