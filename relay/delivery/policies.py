@@ -71,11 +71,17 @@ def _pace(runtime: Runtime, webhook: Webhook) -> float | None:
 
 
 def _siblings(session: Session, delivery: Delivery, where) -> list:
+    """The webhook's other deliveries matching `where`, newest event first, with their event's time and variables."""
     return session.execute(
-        select(Delivery.id, Delivery.created_at, Delivery.status, Delivery.lease_until, Event.variables)
+        select(Delivery.id, Event.received_at, Delivery.status, Delivery.lease_until, Event.variables)
         .join(Event, Event.id == Delivery.event_id)
         .where(Delivery.webhook_uuid == delivery.webhook_uuid, Delivery.id != delivery.id, where)
-        .order_by(Delivery.created_at.desc()).limit(SIBLINGS)).all()
+        .order_by(Event.received_at.desc()).limit(SIBLINGS)).all()
+
+
+def _received(session: Session, delivery: Delivery) -> datetime:
+    """Newer means a newer event: a replay of an old event is still old news."""
+    return session.scalar(select(Event.received_at).where(Event.id == delivery.event_id))
 
 
 def _debounce(session: Session, delivery: Delivery, webhook: Webhook, variables: dict[str, str],
@@ -83,12 +89,12 @@ def _debounce(session: Session, delivery: Delivery, webhook: Webhook, variables:
     if not webhook.debounce or webhook.kind not in supersede.DEBOUNCE_KINDS:
         return None
     window = float(webhook.debounce)
+    received = _received(session, delivery)
     rows = _siblings(session, delivery, and_(
-        Delivery.status.in_((*ACTIVE, "superseded")),
-        Delivery.created_at >= delivery.created_at - timedelta(seconds=window)))
+        Delivery.status.in_((*ACTIVE, "superseded")), Event.received_at >= received - timedelta(seconds=window)))
     mine = supersede.burst_key(variables)
-    group = [Sibling(r.id, r.created_at, r.status) for r in rows if supersede.burst_key(r.variables) == mine]
-    choice = supersede.debounced(Sibling(delivery.id, delivery.created_at, delivery.status), group, window, now)
+    group = [Sibling(r.id, r.received_at, r.status) for r in rows if supersede.burst_key(r.variables) == mine]
+    choice = supersede.debounced(Sibling(delivery.id, received, delivery.status), group, window, now)
     return None if choice is supersede.SEND else choice
 
 
@@ -108,12 +114,12 @@ def _supersede(session: Session, runtime: Runtime, delivery: Delivery, webhook: 
     mine = key(variables)
     if mine is None:
         return None
+    received = _received(session, delivery)
     rows = _siblings(session, delivery, or_(Delivery.status.in_(ACTIVE),
-                                            and_(Delivery.status == "succeeded",
-                                                 Delivery.created_at >= delivery.created_at)))
-    siblings = [Sibling(r.id, r.created_at, r.status, key(r.variables),
+                                            and_(Delivery.status == "succeeded", Event.received_at >= received)))
+    siblings = [Sibling(r.id, r.received_at, r.status, key(r.variables),
                         leased=r.lease_until is not None and r.lease_until > now) for r in rows]
-    choice = supersede.newest_status(Sibling(delivery.id, delivery.created_at, delivery.status, mine), siblings)
+    choice = supersede.newest_status(Sibling(delivery.id, received, delivery.status, mine), siblings)
     return None if choice is supersede.SEND else choice
 
 

@@ -14,17 +14,17 @@ SUPERSEDED = "superseded: a newer status for the same repository, commit and con
 
 @dataclass(frozen=True)
 class Sibling:
-    """A delivery of the same webhook, as much as the choice needs."""
+    """A delivery of the same webhook, as much as the choice needs; `at` is when its event arrived."""
 
     id: str
-    created_at: datetime
+    at: datetime
     status: str
     key: object = None
     leased: bool = False
 
     @property
     def order(self) -> tuple[datetime, str]:
-        return self.created_at, self.id
+        return self.at, self.id
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def debounced(me: Sibling, group: Iterable[Sibling], window: float, now: datetim
     newer = [s for s in members if s.order > me.order and s.status in ACTIVE]
     if newer:
         return Choice(successor=max(newer, key=lambda s: s.order), reason=DEBOUNCED)
-    start = min([me.created_at, *(s.created_at for s in members if s.status in (*ACTIVE, "superseded"))])
+    start = min([me.at, *(s.at for s in members if s.status in (*ACTIVE, "superseded"))])
     until = start + timedelta(seconds=window)
     if until > now:
         return Choice(until=until, reason=f"waiting: debounce of {window:g} s collects a burst of events")

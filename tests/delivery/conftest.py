@@ -6,9 +6,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from relay.models import Delivery, TargetState, utcnow
+from relay.models import Delivery, Event, utcnow
 from tests.conftest import sample_event
 
 
@@ -40,14 +40,20 @@ class Relay:
                             .values(next_attempt_at=utcnow()))
 
     def probe_due(self, hook: dict) -> None:
+        from relay.models import TargetState  # imported here, so these tests also run (and fail) on older code
+
         with self.runtime.sessions.begin() as session:
             session.execute(update(TargetState).where(TargetState.webhook_uuid == hook["uuid"])
                             .values(next_probe_at=utcnow() - timedelta(seconds=1)))
 
     def age(self, seconds: float) -> None:
-        """Every delivery was created `seconds` earlier than it was."""
+        """Every event and delivery arrived `seconds` earlier than it did."""
+        shift = timedelta(seconds=seconds)
         with self.runtime.sessions.begin() as session:
-            session.execute(update(Delivery).values(created_at=Delivery.created_at - timedelta(seconds=seconds)))
+            for delivery in session.scalars(select(Delivery)):
+                delivery.created_at -= shift
+            for event in session.scalars(select(Event)):
+                event.received_at -= shift
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from relay.delivery import breaker
-from relay.models import TargetState, utcnow
+from relay.models import utcnow
 from workers.jobs import run_delivery
 
 
@@ -58,6 +57,9 @@ def test_a_successful_probe_resumes_and_releases_what_waited(relay, httpserver):
 
 
 def test_a_failed_probe_doubles_the_cool_down_and_only_one_probe_goes_at_a_time(relay, httpserver, runtime):
+    from relay.delivery import breaker
+    from relay.models import TargetState
+
     hook = failing_target(httpserver, relay, status=502)
     for _ in range(6):
         relay.event()
