@@ -1,1 +1,2 @@
-"""Delivery: one attempt, the queue, retries, limits, the circuit breaker, supersede and debounce."""
+"""Deliveries out: one attempt, the queue (the only door into RQ), retries, replay, limits, the breaker,
+supersede and debounce."""

@@ -12,13 +12,12 @@ from sqlalchemy.orm import Session
 
 import integrations
 from integrations.base import Integration
-from relay.delivery import breaker, ratelimits, supersede
+from relay.delivery import breaker, queue, ratelimits, supersede
+from relay.delivery.attempt import Outcome, secret_lookup
 from relay.delivery.supersede import ACTIVE, Sibling
 from relay.models import Delivery, Event, TargetState, Webhook
 from relay.runtime import Runtime
-from relay.sending import Outcome, secret_lookup
 from relay.templating import Renderer
-from workers import queue
 
 log = logging.getLogger(__name__)
 SIBLINGS = 500  # deliveries of one webhook looked at to supersede or debounce; a backlog beyond waits its turn

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from relay.delivery import queue
 from relay.models import Delivery
 from relay.runtime import Runtime
-from workers import queue
 
 
 def wait_until(session: Session, delivery_id: str, owner: str, until: datetime, reason: str,
