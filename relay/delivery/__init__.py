@@ -1,0 +1,1 @@
+"""Delivery: one attempt, the queue, retries, leases on the database clock, limits and the engine."""
