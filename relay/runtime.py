@@ -12,7 +12,7 @@ from integrations.netguard import Guard, Policy
 from relay.config import Settings
 from relay.db import make_engine, make_sessionmaker
 from relay.delivery.limits import Limits
-from relay.secrets import Vault
+from relay.security.secrets import Vault
 
 
 class Runtime:

@@ -13,11 +13,10 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from sqlalchemy import delete
 
-from relay.delivery import leases
-from relay.events import DEDUP_WINDOW
+from relay.delivery import leases, queue
+from relay.intake.events import DEDUP_WINDOW
 from relay.models import IdempotencyKey
 from relay.runtime import Runtime
-from workers import queue
 
 log = logging.getLogger(__name__)
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}

@@ -7,9 +7,9 @@ import logging
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from relay import logredact
 from relay.delivery import leases
 from relay.delivery.dispatcher import Dispatcher
+from relay.ops import logredact
 from relay.runtime import Runtime
 from workers import context, sweeper
 

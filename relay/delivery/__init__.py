@@ -1,1 +1,1 @@
-"""Delivery: one attempt, the queue, retries, leases on the database clock, limits and the engine."""
+"""Deliveries out: one attempt, the queue (the only door into RQ), retries, leases, limits, the dispatcher."""

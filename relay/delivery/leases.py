@@ -14,9 +14,9 @@ from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from relay.config import Settings
+from relay.delivery.attempt import DEFAULT_TIMEOUT
+from relay.intake.webhooks import MAX_TIMEOUT
 from relay.models import Delivery, Webhook
-from relay.sending import DEFAULT_TIMEOUT
-from relay.webhooks import MAX_TIMEOUT
 
 log = logging.getLogger(__name__)
 ACTIVE = ("pending", "retrying")

@@ -10,11 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import lazyload
 
 from relay import metrics
-from relay.delivery import leases, limits
+from relay.delivery import leases, limits, retry
+from relay.delivery.attempt import Outcome, attempt
 from relay.models import Attempt, Delivery, Event, Webhook
 from relay.runtime import Runtime
-from relay.sending import Outcome, attempt
-from workers import retry
 
 log = logging.getLogger(__name__)
 NOT_CLAIMED = "not-claimed"  # another worker holds it, it is not due, or it is already done
