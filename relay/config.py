@@ -36,8 +36,15 @@ class Settings:
     allowed_methods: tuple[str, ...] = ("POST", "PUT", "PATCH", "GET", "DELETE")
     private_badges: bool = False
     lease_seconds: float = 60.0
-    sweep_interval: float = 5.0
-    sweep_grace: float = 10.0
+    # Every worker looks for due work this often (retries, deferred and lost deliveries), one pass per interval
+    # across the fleet; a fresh delivery gets sweep_grace to be queued by intake before the sweeper queues it.
+    sweep_interval: float = 1.0
+    sweep_grace: float = 2.0
+    send_concurrency: int = 64
+    target_concurrency: int = 8
+    host_concurrency: int = 64
+    # How long an admitted delivery may wait in a worker for a target or host slot before it is deferred.
+    slot_wait: float = 10.0
     queue_name: str = "deliveries"
     max_body_bytes: int = 256 * 1024
     log_level: str = "INFO"
@@ -79,8 +86,11 @@ class Settings:
             or ("POST", "PUT", "PATCH", "GET", "DELETE"),
             private_badges=_bool(env, "RELAY_PRIVATE_BADGES"),
             lease_seconds=_number(env, "RELAY_LEASE_SECONDS", 60.0),
-            sweep_interval=_number(env, "RELAY_SWEEP_INTERVAL", 5.0),
-            sweep_grace=_number(env, "RELAY_SWEEP_GRACE", 10.0),
+            sweep_interval=_number(env, "RELAY_SWEEP_INTERVAL", 1.0),
+            sweep_grace=_number(env, "RELAY_SWEEP_GRACE", 2.0),
+            send_concurrency=_whole(env, "RELAY_SEND_CONCURRENCY", 64),
+            target_concurrency=_whole(env, "RELAY_TARGET_CONCURRENCY", 8),
+            host_concurrency=_whole(env, "RELAY_HOST_CONCURRENCY", 64),
             queue_name=env.get("RELAY_QUEUE") or "deliveries",
             log_level=(env.get("RELAY_LOG_LEVEL") or "INFO").upper(),
             log_format=_choice(env, "RELAY_LOG_FORMAT", ("json", "text"), "json"),
@@ -177,6 +187,15 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name}: must be positive")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, most: int = 10_000) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ConfigError(f"{name}: {raw!r} must be a whole number from 1 to {most}")
+    return int(raw)
 
 
 def _count(env: Mapping[str, str], name: str) -> int:

@@ -145,6 +145,8 @@ class Webhook(Base):
     signing_secret: Mapped[str | None] = mapped_column(Text)
     connect_timeout: Mapped[float | None] = mapped_column(Float)
     read_timeout: Mapped[float | None] = mapped_column(Float)
+    # Sends in flight to this webhook at once, fleet-wide; None: RELAY_TARGET_CONCURRENCY.
+    max_in_flight: Mapped[int | None] = mapped_column(Integer)
     rate_limit: Mapped[float | None] = mapped_column(Float)  # sends per second, fleet-wide; None: no limit
     debounce: Mapped[int | None] = mapped_column(Integer)  # seconds; CI triggers only
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

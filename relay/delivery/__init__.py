@@ -1,2 +1,2 @@
-"""Deliveries out: one attempt, the queue (the only door into RQ), retries, replay, limits, the breaker,
-supersede and debounce."""
+"""Deliveries out: one attempt, the queue (the only door into RQ), retries, leases, limits, the dispatcher,
+the breaker, rate limits, supersede and debounce."""

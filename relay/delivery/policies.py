@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 import integrations
 from integrations.base import Integration
-from relay.delivery import breaker, queue, ratelimits, supersede
+from relay.delivery import breaker, leases, queue, ratelimits, supersede
 from relay.delivery.attempt import Outcome, secret_lookup
 from relay.delivery.supersede import ACTIVE, Sibling
 from relay.models import Delivery, Event, TargetState, Webhook
@@ -128,6 +128,14 @@ def settle(session: Session, delivery_id: str, owner: str, decision: Decision, n
         update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
         .values(status="superseded", superseded_by=decision.successor, reason=decision.reason, next_attempt_at=None,
                 lease_until=None, lease_owner=None, updated_at=now)).rowcount)
+
+
+def defer(session: Session, delivery_id: str, owner: str, decision: Decision) -> bool:
+    """Wait until the decision's time without spending an attempt (leases.defer), saying why on the delivery."""
+    if not leases.defer(session, delivery_id, decision.until, decision.reason, owner):
+        return False
+    session.execute(update(Delivery).where(Delivery.id == delivery_id).values(reason=decision.reason[:1000]))
+    return True
 
 
 def after(session: Session, runtime: Runtime, webhook_uuid: str, decision: Decision, outcome: Outcome,

@@ -23,7 +23,9 @@ from relay.templating import PLACEHOLDER, host_is_templated, template_errors
 UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 DEFAULT_EVENTS = ["contract_content_changed"]
 TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeout", "uuid", "createdAt",
-             "updatedAt", "_links", "signingSecret", "rateLimit", "debounce", "state", "paused"}
+             "updatedAt", "_links", "signingSecret", "maxInFlight", "rateLimit", "debounce", "state", "paused"}
+MAX_IN_FLIGHT = 1000
+MAX_TIMEOUT = 120  # seconds, for either timeout; leases and RQ's job timeout are sized to outlast it
 MAX_RATE = 1000.0  # sends per second
 MAX_DEBOUNCE = 3600  # seconds
 MAX_TEXT = 10_000
@@ -71,6 +73,7 @@ class WebhookInput:
             self.error("enabled", "must be true or false")
         values["enabled"] = enabled is not False
         values.update(self._timeouts(doc.get("timeout")))
+        values["max_in_flight"] = self._max_in_flight(doc.get("maxInFlight"))
         values["rate_limit"] = self._rate_limit(doc.get("rateLimit"))
         present = [k for k in kinds() if k in doc]
         unknown = [k for k in doc if k not in TOP_LEVEL and k not in integrations.REGISTRY]
@@ -132,11 +135,19 @@ class WebhookInput:
             seconds = value.get(key)
             if seconds is None:
                 continue
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 120:
-                self.error(f"timeout.{key}", "must be a number of seconds between 0 and 120")
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_TIMEOUT:
+                self.error(f"timeout.{key}", f"must be a number of seconds between 0 and {MAX_TIMEOUT}")
             else:
                 out[f"{key}_timeout"] = float(seconds)
         return out
+
+    def _max_in_flight(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IN_FLIGHT:
+            self.error("maxInFlight", f"must be a whole number from 1 to {MAX_IN_FLIGHT} (sends in flight at once)")
+            return None
+        return value
 
     def _rate_limit(self, value: Any) -> float | None:
         if value is None:
@@ -297,6 +308,8 @@ def to_json(webhook: Webhook, base_url: str, target: TargetState | None = None) 
         "createdAt": webhook.created_at.isoformat(timespec="seconds"),
         "updatedAt": webhook.updated_at.isoformat(timespec="seconds"),
     })
+    if webhook.max_in_flight:
+        doc["maxInFlight"] = webhook.max_in_flight
     if webhook.connect_timeout or webhook.read_timeout:
         doc["timeout"] = {k: v for k, v in (("connect", webhook.connect_timeout), ("read", webhook.read_timeout)) if v}
     if webhook.rate_limit:

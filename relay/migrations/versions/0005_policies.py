@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_policies"
-down_revision = "0004"
+down_revision = "0005_engine"  # the lead chains the branches; this one holds engine
 branch_labels = None
 depends_on = None
 

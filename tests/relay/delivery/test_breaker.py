@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from relay.delivery.runner import DEFERRED, run_delivery
 from relay.models import utcnow
-from workers.jobs import run_delivery
 
 
 def failing_target(httpserver, relay, status=500):
@@ -44,7 +44,7 @@ def test_a_successful_probe_resumes_and_releases_what_waited(relay, httpserver):
     httpserver.expect_request("/hook").respond_with_data("back")
     relay.all_due()
     first = relay.deliveries(hook)[0]
-    assert run_delivery(relay.runtime, first["id"]) == "waiting"  # cool-down not over yet: no probe
+    assert run_delivery(relay.runtime, first["id"]) == DEFERRED  # cool-down not over yet: no probe
     assert httpserver.log == []
     relay.probe_due(hook)
     relay.all_due()

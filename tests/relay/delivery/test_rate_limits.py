@@ -5,9 +5,9 @@ import json
 
 from werkzeug import Response
 
+from relay.delivery.runner import DEFERRED, run_delivery
 from relay.models import utcnow
 from tests.integrations.fakes import serve_slack
-from workers.jobs import run_delivery
 
 
 def seconds_until(iso: str) -> float:
@@ -78,7 +78,7 @@ def test_github_secondary_limit_403_holds_and_nothing_fails(relay, httpserver, r
     assert first["status"] == "retrying" and "rate limited" in first["attempts"][0]["error"]
     assert second["status"] == "pending" and second["attempts"] == []
     relay.all_due()
-    assert run_delivery(runtime, second["id"]) == "waiting"  # due, but the hold is not over
+    assert run_delivery(runtime, second["id"]) == DEFERRED  # due, but the hold is not over
     assert len(httpserver.log) == 1
 
 

@@ -4,9 +4,9 @@ import json
 
 from sqlalchemy import update
 
+from relay.delivery.runner import DEFERRED, run_delivery
 from relay.models import Delivery, utcnow
 from tests.integrations.fakes import serve_github, serve_jenkins
-from workers.jobs import run_delivery
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -71,7 +71,7 @@ def test_a_newer_status_waits_while_an_older_one_is_in_flight(relay, httpserver,
     with runtime.sessions.begin() as session:  # the old one is being sent by another worker right now
         session.execute(update(Delivery).where(Delivery.id == old["id"])
                         .values(lease_owner="elsewhere", lease_until=utcnow().replace(year=2100)))
-    assert run_delivery(runtime, new["id"]) == "waiting"
+    assert run_delivery(runtime, new["id"]) == DEFERRED
     assert httpserver.log == []
     waiting = relay.api.get(f"/deliveries/{new['id']}").json
     assert waiting["status"] == "pending" and waiting["attempts"] == [] and "being sent" in waiting["reason"]
