@@ -97,7 +97,7 @@ class Result:
     requests: list[Request]
     response: Response | None
     note: str = ""
-    skipped: str = ""
+    skipped: str = ""  # the integration chose not to send, and why; nothing was sent
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,10 @@ class Integration:
     def send(self, built: Any, ctx: Context) -> Result:
         """Perform the request(s); raise RetryableDeliveryError / PermanentDeliveryError on failure."""
         raise NotImplementedError
+
+    def supersede_key(self, config: Mapping[str, Any], render: Render) -> Any:
+        """What a newer send of the same webhook makes moot (GitHub: repository, commit and context); None: nothing."""
+        return None
 
     def describe(self, built: Any) -> list[Request]:
         """The requests `built` stands for, for the attempt log when sending fails before any response."""

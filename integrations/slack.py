@@ -149,7 +149,7 @@ class Slack(Integration):
     def build(self, config: Mapping[str, Any], render: Render, variables: Mapping[str, str]) -> SlackMessage:
         result = outcome(variables)
         if config.get("only_failures") and result != "failure":
-            return SlackMessage(payload={}, skipped=f"only_failures is set and "
+            return SlackMessage(payload={}, skipped=f"skipped: only_failures is set and "
                                 f"{variables.get('eventName', 'this event')} is not a failed verification")
         text = render(config["text"], "text") if config.get("text") else headline(variables, result)
         payload: dict[str, Any] = {"text": text, "attachments": [{"color": COLOURS[result],
@@ -165,7 +165,8 @@ class Slack(Integration):
 
     def send(self, built: SlackMessage, ctx: Context) -> Result:
         if built.skipped:
-            return Result(requests=[], response=None, note=f"skipped: {built.skipped}", skipped=built.skipped)
+            return Result(requests=[], response=None, note=built.skipped,
+                          skipped=built.skipped.removeprefix("skipped: "))
         # Imported here: slack-sdk adds ~5 MB to every web and worker process, most of which never post to Slack.
         from slack_sdk import WebClient, WebhookClient
         from slack_sdk.errors import SlackApiError, SlackRequestError

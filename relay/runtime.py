@@ -11,6 +11,7 @@ from redis import Redis
 from integrations.netguard import Guard, Policy
 from relay.config import Settings
 from relay.db import make_engine, make_sessionmaker
+from relay.delivery.limits import Limits
 from relay.security.secrets import Vault
 
 
@@ -20,6 +21,7 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings.with_generated_keys()
         self._local = threading.local()
+        self.dispatcher = None  # a worker process's relay.delivery.dispatcher.Dispatcher, while it runs
 
     @cached_property
     def engine(self):
@@ -37,6 +39,10 @@ class Runtime:
     def redis(self) -> Redis:
         url = self.settings.redis_url or embedded_redis_url(self.settings)
         return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+    @cached_property
+    def limits(self) -> Limits:
+        return Limits(self.redis)
 
     @cached_property
     def guard(self) -> Guard:

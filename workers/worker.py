@@ -1,4 +1,4 @@
-"""Worker startup: an RQ worker with the scheduler, and the sweeper in a thread beside it."""
+"""Worker startup: an RQ worker feeding the dispatcher (many sends in flight), and the sweeper beside it."""
 
 from __future__ import annotations
 
@@ -7,21 +7,49 @@ import logging
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from relay.delivery import leases
+from relay.delivery.dispatcher import Dispatcher
 from relay.ops import logredact
 from relay.runtime import Runtime
 from workers import context, sweeper
 
+log = logging.getLogger(__name__)
+# SIGTERM to exit: sends in flight get this long to finish (process managers wait 10 s before SIGKILL).
+SHUTDOWN_GRACE = 8.0
+
+
+class Worker(SimpleWorker):
+    """RQ's in-process worker; a stop request also stops the dispatcher taking more."""
+
+    dispatcher: Dispatcher | None = None
+
+    def handle_warm_shutdown_request(self) -> None:
+        super().handle_warm_shutdown_request()
+        if self.dispatcher is not None:
+            self.dispatcher.stopping.set()
+
 
 def run(runtime: Runtime, burst: bool = False) -> None:
-    # SimpleWorker runs jobs in-process: no fork per delivery; every send is bounded by its own timeouts.
+    # SimpleWorker runs jobs in-process: no fork per delivery. A job only hands its ids to the dispatcher,
+    # whose threads send; RQ's scheduler is not used: retries are due times in the database (see sweeper).
     logredact.install()
     context.set_runtime(runtime)
-    worker = SimpleWorker([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
+    with runtime.sessions.begin() as session:
+        orphans = leases.release_orphans(session)
+    if orphans:
+        log.info("gave back %d leases held by a worker of this host that is gone", orphans)
+    dispatcher = None if burst else Dispatcher(runtime).start()
+    runtime.dispatcher = dispatcher
+    worker = Worker([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
+    worker.dispatcher = dispatcher
     stop = sweeper.start(runtime)
     try:
         # RQ's own job lines repeat the relay's one line per attempt; keep only its warnings unless debugging.
         level = runtime.settings.log_level if runtime.settings.log_level == "DEBUG" else "WARNING"
-        worker.work(with_scheduler=True, burst=burst, logging_level=level, max_jobs=None)
+        worker.work(with_scheduler=False, burst=burst, logging_level=level, max_jobs=None)
     finally:
         stop.set()
-        logging.getLogger(__name__).info("worker stopped")
+        if dispatcher is not None:
+            dispatcher.stop(SHUTDOWN_GRACE)
+            runtime.dispatcher = None
+        log.info("worker stopped")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 
 from redis import Redis
 from rq import Queue
@@ -31,10 +30,3 @@ def enqueue(redis: Redis, name: str, deliveries: Iterable[tuple[str, int]], job_
         return 0
     q.enqueue_many(jobs)  # one pipeline for all of them
     return len(jobs)
-
-
-def enqueue_later(redis: Redis, name: str, delivery_id: str, attempts_made: int, delay: float,
-                  job_timeout: float = 60) -> None:
-    queue(redis, name).enqueue_in(timedelta(seconds=delay), JOB, delivery_id,
-                                  job_id=job_id(delivery_id, attempts_made), job_timeout=int(job_timeout),
-                                  result_ttl=0, failure_ttl=3600)

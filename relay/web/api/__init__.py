@@ -10,6 +10,7 @@ from flask import Response, current_app, request
 from werkzeug.wsgi import LimitedStream
 
 from relay import jsonlimits
+from relay.delivery.leases import longest
 from relay.errors import PayloadError
 from relay.runtime import Runtime
 
@@ -82,7 +83,7 @@ def enqueue_now(delivery_ids: list[str], rt: Runtime | None = None) -> None:
 
     rt = rt or runtime()
     try:
-        enqueue(rt.redis, rt.settings.queue_name, [(d, 0) for d in delivery_ids], rt.settings.lease_seconds)
+        enqueue(rt.redis, rt.settings.queue_name, [(d, 0) for d in delivery_ids], longest(rt.settings))
     except Exception as exc:
         log.warning("%d deliveries stored, enqueue failed (%s); the sweeper will send them",
                     len(delivery_ids), type(exc).__name__)

@@ -6,12 +6,12 @@ from flask import Blueprint, jsonify
 from sqlalchemy import select
 from werkzeug.routing import BaseConverter
 
-from relay.delivery import deliveries
+from relay.delivery import breaker, deliveries, policies
 from relay.delivery.attempt import attempt
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
 from relay.intake.events import matches, sample_variables
-from relay.models import Event, Secret, Webhook
+from relay.models import Event, Secret, TargetState, Webhook, utcnow
 from relay.security.auditing import record
 from relay.security.tokens import require
 from relay.web.api import base_url, db, json_body, limit_arg, runtime
@@ -55,7 +55,7 @@ def _audit_doc(hook: Webhook) -> dict:
 
 
 def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
-    doc = webhooks.to_json(hook, base_url())
+    doc = webhooks.to_json(hook, base_url(), db().get(TargetState, hook.uuid))
     if signing_secret:
         doc["signingSecret"] = signing_secret  # shown this once; only its ciphertext is stored
     response = jsonify(doc)
@@ -69,7 +69,7 @@ def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
 @require("read")
 def index():
     hooks = list(db().scalars(select(Webhook).order_by(Webhook.created_at)))
-    return jsonify(webhooks.listing(hooks, base_url()))
+    return jsonify(webhooks.listing(hooks, base_url(), breaker.states(db())))
 
 
 @bp.get("/webhooks/presets")
@@ -141,6 +141,23 @@ def destroy(uuid: str):
     return "", 204
 
 
+@bp.post("/webhooks/<webhook:uuid>/resume")
+@require("write")
+def resume(uuid: str):
+    """Resume a paused target by hand: its waiting deliveries are due at once."""
+    session = db()
+    hook = _get(uuid)
+    state = session.get(TargetState, hook.uuid)
+    was_paused = state is not None and state.paused_since is not None
+    now = utcnow()
+    breaker.resume(session, hook.uuid, now)
+    released = policies.release(session, hook.uuid, now)
+    record(session, "webhook.resumed", uuid=hook.uuid, wasPaused=was_paused, released=len(released))
+    session.commit()
+    policies.enqueue_released(runtime(), released)
+    return _respond(hook, 200)
+
+
 @bp.post("/webhooks/<webhook:uuid>/execute")
 @require("write")
 def execute(uuid: str):
@@ -162,14 +179,14 @@ def execute_once(session, rt, hook: Webhook) -> dict:
     event_id = event.id if event else None
     outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
     result = {**_result(outcome), "event": event_id, "eventName": variables.get("eventName", "")}
-    success = outcome.status == "succeeded"
+    success = outcome.verdict == "succeeded"
     if outcome.skipped:
         failing = attempt(session, rt, hook, {**variables, **FAILURE_VALUES}, f"test-{hook.uuid}")
         result["failureEvent"] = {**_result(failing), "eventName": FAILURE_VALUES["eventName"]}
-        success = failing.status == "succeeded"
+        success = failing.verdict == "succeeded"
     result["success"] = success
     session.rollback()  # end the read transaction; the audit entry gets its own
-    record(session, "webhook.executed", uuid=hook.uuid, event=event_id, success=success, status=outcome.status,
+    record(session, "webhook.executed", uuid=hook.uuid, event=event_id, success=success, status=outcome.verdict,
            error=outcome.error or (result.get("failureEvent") or {}).get("error"),
            httpStatus=outcome.response["status"] if outcome.response else None)
     session.commit()
@@ -177,7 +194,7 @@ def execute_once(session, rt, hook: Webhook) -> dict:
 
 
 def _result(outcome) -> dict:
-    return {"status": outcome.status, "reason": outcome.skipped, "request": outcome.request,
+    return {"status": outcome.verdict, "reason": outcome.skipped or None, "request": outcome.request,
             "response": outcome.response, "success": outcome.ok and not outcome.skipped, "error": outcome.error,
             "notes": outcome.notes, "duration_ms": outcome.duration_ms, "logs": _log_lines(outcome)}
 

@@ -38,7 +38,8 @@ def shown(doc: dict[str, Any]) -> Shown:
 
 
 def list_rows(session, rows) -> dict[str, Shown]:
-    """`shown` for a page of deliveries, with one query for the attempts of the succeeded ones."""
+    """`shown` for a page of deliveries; one query finds the skips recorded as `succeeded` before the
+    `skipped` status existed."""
     ok = [d.id for d in rows if d.status == "succeeded"]
     skipped: dict[str, str] = {}
     if ok:
@@ -46,4 +47,5 @@ def list_rows(session, rows) -> dict[str, Shown]:
                 select(Attempt.delivery_id, Attempt.request, Attempt.response)
                 .where(Attempt.delivery_id.in_(ok)).order_by(Attempt.number)):
             skipped[delivery_id] = "" if request else skip_reason(response)
-    return {d.id: Shown("skipped", skipped[d.id]) if skipped.get(d.id) else Shown(d.status) for d in rows}
+    return {d.id: Shown("skipped", skipped[d.id]) if skipped.get(d.id)
+            else Shown(d.status, d.reason or "", d.superseded_by or "") for d in rows}
