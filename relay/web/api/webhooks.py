@@ -144,9 +144,13 @@ def destroy(uuid: str):
 @bp.post("/webhooks/<webhook:uuid>/resume")
 @require("write")
 def resume(uuid: str):
-    """Resume a paused target by hand: its waiting deliveries are due at once."""
-    session = db()
     hook = _get(uuid)
+    resume_target(db(), runtime(), hook)
+    return _respond(hook, 200)
+
+
+def resume_target(session, rt, hook: Webhook) -> None:
+    """Resume a paused target by hand (API and UI): its waiting deliveries are due at once; audited."""
     state = session.get(TargetState, hook.uuid)
     was_paused = state is not None and state.paused_since is not None
     now = utcnow()
@@ -154,8 +158,7 @@ def resume(uuid: str):
     released = policies.release(session, hook.uuid, now)
     record(session, "webhook.resumed", uuid=hook.uuid, wasPaused=was_paused, released=len(released))
     session.commit()
-    policies.enqueue_released(runtime(), released)
-    return _respond(hook, 200)
+    policies.enqueue_released(rt, released)
 
 
 @bp.post("/webhooks/<webhook:uuid>/execute")

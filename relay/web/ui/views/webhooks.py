@@ -6,13 +6,14 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 import integrations
+from relay.delivery import breaker
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
-from relay.models import Delivery, Secret, Webhook
+from relay.models import Delivery, Secret, TargetState, Webhook
 from relay.templating import VARIABLES
 from relay.web.api import db, runtime
 from relay.web.api.webhooks import _audit_doc as audit_doc
-from relay.web.api.webhooks import execute_once
+from relay.web.api.webhooks import execute_once, resume_target
 from relay.web.ui import access, bp, outcomes
 from relay.web.ui.webhook_form import (
     EditorForm,
@@ -76,7 +77,8 @@ def webhooks_list():
     session = db()
     hooks = list(session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid)))
     results = last_results(session, [h.uuid for h in hooks])
-    return render_template("webhooks.html", hooks=hooks, results=results,
+    targets = {uuid: breaker.to_json(state) for uuid, state in breaker.states(session).items()}
+    return render_template("webhooks.html", hooks=hooks, results=results, targets=targets,
                            shown=outcomes.list_rows(session, list(results.values())))
 
 
@@ -85,7 +87,8 @@ def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
     return render_template(
         "webhook_edit.html", form=form, hook=hook, events=event_choices(), kinds=integrations.REGISTRY,
         variables=[(name, VARIABLE_HELP.get(name, "")) for name in VARIABLES], secrets=_secret_names(session),
-        presets=presets.PRESETS, **extra), status
+        presets=presets.PRESETS, target=breaker.to_json(session.get(TargetState, hook.uuid) if hook else None),
+        **extra), status
 
 
 def _preset_form(name: str):
@@ -182,6 +185,13 @@ def webhook_test():
     if request.headers.get("X-Requested-With") == "fetch":
         return render_template("_test_result.html", result=result, form=form), 200 if result else 400
     return _editor(form, hook, 200 if result else 400, test_result=result, result=result)
+
+
+@bp.post("/webhooks/<uuid>/resume")
+@access.login_required("write")
+def webhook_resume(uuid: str):
+    resume_target(db(), runtime(), _get(uuid))  # audited there as webhook.resumed
+    return redirect(url_for("ui.webhook_edit", uuid=uuid, resumed=1))
 
 
 @bp.post("/webhooks/<uuid>/delete")

@@ -66,3 +66,37 @@ def test_a_skipped_delivery_is_grey_with_its_reason_everywhere(browser, api, htt
     pair = browser.get("/ui/pair", query_string={"consumer": delivery["consumer"],
                                                  "provider": delivery["provider"]}).text
     assert "status-skipped" in pair and "status-succeeded" not in pair
+
+
+def test_superseded_is_grey_and_linked_to_its_successor(browser, api, httpserver, runtime):
+    from relay.models import Delivery
+
+    uuid = slack_only_failures(api, httpserver, 200)
+    for _ in range(2):
+        api.post("/events", json=sample_event("provider_verification_failed"), headers={"Idempotency-Key": str(_)})
+    with runtime.sessions.begin() as session:
+        older, newer = session.query(Delivery).filter_by(webhook_uuid=uuid).order_by(Delivery.created_at).all()
+        older.status, older.superseded_by, older.reason = "superseded", newer.id, "a newer status for the same sha"
+        old_id, new_id = older.id, newer.id
+    page = browser.get(f"/ui/deliveries/{old_id}").text
+    assert 'id="delivery-status">superseded' in page and f'href="/ui/deliveries/{new_id}"' in page
+    assert "a newer status for the same sha" in page
+    listing = browser.get("/ui/deliveries").text
+    assert 'class="status status-superseded"' in listing
+
+
+def test_a_paused_webhook_says_so_and_can_be_resumed(browser, api, httpserver, runtime):
+    from relay.models import TargetState, utcnow
+
+    uuid = slack_only_failures(api, httpserver, 200)
+    with runtime.sessions.begin() as session:
+        session.add(TargetState(webhook_uuid=uuid, failures=5, paused_since=utcnow(), next_probe_at=utcnow(),
+                                reason="HTTP 503"))
+    assert api.get(f"/webhooks/{uuid}").json["state"] == "paused"
+    listing = browser.get("/ui/webhooks").text
+    assert 'class="status status-paused"' in listing and "5 consecutive failures; last: HTTP 503" in listing
+    page = browser.get(f"/ui/webhooks/{uuid}").text
+    assert 'id="paused"' in page and 'id="resume"' in page
+    assert browser.post(f"/ui/webhooks/{uuid}/resume").status_code == 302
+    assert api.get(f"/webhooks/{uuid}").json["state"] == "active"
+    assert "status-paused" not in browser.get("/ui/webhooks").text
