@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from werkzeug.routing import BaseConverter
 
@@ -10,8 +10,8 @@ from relay.delivery import breaker, deliveries, policies
 from relay.delivery.attempt import attempt
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
-from relay.intake.events import matches, sample_variables
-from relay.models import Event, Secret, TargetState, Webhook, utcnow
+from relay.intake.events import EVENT_NAMES, TEST_EVENT, matches, sample_variables
+from relay.models import Event, PairStateRow, Secret, TargetState, Webhook, utcnow
 from relay.security.auditing import record
 from relay.security.tokens import require
 from relay.web.api import base_url, db, json_body, limit_arg, runtime
@@ -164,7 +164,9 @@ def resume_target(session, rt, hook: Webhook) -> None:
 @bp.post("/webhooks/<webhook:uuid>/execute")
 @require("write")
 def execute(uuid: str):
-    return jsonify(execute_once(db(), runtime(), _get(uuid)))
+    hook = _get(uuid)
+    choice = json_body() if request.content_length else {}
+    return jsonify(execute_once(db(), runtime(), hook, choice))
 
 
 # What a failing verification carries: Test also tries it when the chosen event is skipped, so a webhook
@@ -174,14 +176,14 @@ FAILURE_VALUES = {"eventName": "provider_verification_failed", "githubVerificati
                   "gitlabVerificationStatus": "failed"}
 
 
-def execute_once(session, rt, hook: Webhook) -> dict:
-    """Send once now with the last matching event (or a sample) and say what happened; stores nothing."""
-    recent = session.scalars(select(Event).order_by(Event.received_at.desc()).limit(500))
-    event = next((e for e in recent if matches(hook, e.variables)), None)
-    variables = event.variables if event else sample_variables(hook)
-    event_id = event.id if event else None
+def execute_once(session, rt, hook: Webhook, choice: dict | None = None) -> dict:
+    """Send once now with the chosen event (default: the last matching one, or a sample) and say what
+    happened; stores nothing."""
+    variables, event_id, warnings = test_event(session, hook, choice or {})
     outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
-    result = {**_result(outcome), "event": event_id, "eventName": variables.get("eventName", "")}
+    result = {**_result(outcome), "event": event_id, "eventName": variables.get("eventName", ""),
+              "consumer": variables.get("consumerName", ""), "provider": variables.get("providerName", ""),
+              "warnings": warnings}
     success = outcome.verdict == "succeeded"
     if outcome.skipped:
         failing = attempt(session, rt, hook, {**variables, **FAILURE_VALUES}, f"test-{hook.uuid}")
@@ -194,6 +196,46 @@ def execute_once(session, rt, hook: Webhook) -> dict:
            httpStatus=outcome.response["status"] if outcome.response else None)
     session.commit()
     return result
+
+
+def test_event(session, hook: Webhook, choice: dict) -> tuple[dict[str, str], str | None, list[str]]:
+    """(variables, stored event id or None, warnings) for a test: `{"event": id}` a stored event,
+    `{"sample": name, "consumer", "provider"}` a sample of that kind, `{}` the last matching event or a sample."""
+    if not isinstance(choice, dict):
+        raise PayloadError.one("body", "must be a JSON object")
+    if choice.get("event"):
+        event = session.get(Event, choice["event"]) if isinstance(choice["event"], str) else None
+        if event is None:
+            raise PayloadError.one("event", "no stored event with this id")
+        return event.variables, event.id, []
+    if choice.get("sample"):
+        name = choice["sample"]
+        if name not in (*EVENT_NAMES, TEST_EVENT):
+            raise PayloadError.one("sample", f"must be one of {', '.join((*EVENT_NAMES, TEST_EVENT))}")
+        variables = {**sample_variables(hook), "eventName": name}
+        if name == "provider_verification_failed":
+            variables.update(FAILURE_VALUES)
+        warnings = []
+        seen = pacticipants(session)
+        for side in ("consumer", "provider"):
+            value = choice.get(side)
+            if value is None or value == "":
+                continue
+            if not isinstance(value, str) or len(value) > 200 or any(c in value for c in "\r\n\0"):
+                raise PayloadError.one(side, "must be a name of at most 200 characters on one line")
+            variables[f"{side}Name"] = value
+            if value not in seen:
+                warnings.append(f"the relay has never seen a {side} called {value!r}; is the name right?")
+        return variables, None, warnings
+    recent = session.scalars(select(Event).order_by(Event.received_at.desc()).limit(500))
+    event = next((e for e in recent if matches(hook, e.variables)), None)
+    return (event.variables, event.id, []) if event else (sample_variables(hook), None, [])
+
+
+def pacticipants(session) -> set[str]:
+    """Every consumer and provider name the relay has received an event for."""
+    rows = session.execute(select(PairStateRow.consumer, PairStateRow.provider).distinct())
+    return {name for pair in rows for name in pair}
 
 
 def _result(outcome) -> dict:

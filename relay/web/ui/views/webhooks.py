@@ -9,11 +9,12 @@ import integrations
 from relay.delivery import breaker
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
-from relay.models import Delivery, Secret, TargetState, Webhook
+from relay.intake.events import matches
+from relay.models import Delivery, Event, Secret, TargetState, Webhook
 from relay.templating import VARIABLES
 from relay.web.api import db, runtime
 from relay.web.api.webhooks import _audit_doc as audit_doc
-from relay.web.api.webhooks import execute_once, resume_target
+from relay.web.api.webhooks import execute_once, pacticipants, resume_target
 from relay.web.ui import access, bp, outcomes
 from relay.web.ui.webhook_form import (
     EditorForm,
@@ -82,13 +83,38 @@ def webhooks_list():
                            shown=outcomes.list_rows(session, list(results.values())))
 
 
+def latest_events(session, hook: Webhook | None, limit: int = 24) -> list[Event]:
+    """The newest stored event of each kind for each pair the webhook matches (any pair for a new one)."""
+    found: dict[tuple[str, str, str], Event] = {}
+    for event in session.scalars(select(Event).order_by(Event.received_at.desc()).limit(1000)):
+        key = (event.consumer, event.provider, event.name)
+        if key not in found and (hook is None or matches(hook, event.variables)):
+            found[key] = event
+            if len(found) >= limit:
+                break
+    return list(found.values())
+
+
+def test_choice(form) -> dict:
+    """The Test form's event choice as execute_once takes it."""
+    picked = form.get("test_event", "")
+    if picked.startswith("event:"):
+        return {"event": picked.removeprefix("event:")}
+    if picked.startswith("sample:"):
+        return {"sample": picked.removeprefix("sample:"), "consumer": form.get("test_consumer", "").strip(),
+                "provider": form.get("test_provider", "").strip()}
+    return {}
+
+
 def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
     session = db()
+    extra.setdefault("picked", {"test_event": "", "test_consumer": "", "test_provider": ""})
+    target = breaker.to_json(session.get(TargetState, hook.uuid) if hook else None)
     return render_template(
         "webhook_edit.html", form=form, hook=hook, events=event_choices(), kinds=integrations.REGISTRY,
         variables=[(name, VARIABLE_HELP.get(name, "")) for name in VARIABLES], secrets=_secret_names(session),
-        presets=presets.PRESETS, target=breaker.to_json(session.get(TargetState, hook.uuid) if hook else None),
-        **extra), status
+        presets=presets.PRESETS, test_events=latest_events(session, hook), samples=event_choices(),
+        seen=sorted(pacticipants(session), key=str.lower), target=target, **extra), status
 
 
 def _preset_form(name: str):
@@ -181,10 +207,14 @@ def webhook_test():
     if values is not None:
         probe = Webhook(uuid=hook.uuid if hook else "unsaved")
         webhooks.apply(probe, values)
-        result = execute_once(db(), runtime(), probe)  # audited there as webhook.executed
+        try:
+            result = execute_once(db(), runtime(), probe, test_choice(request.form))  # audited as webhook.executed
+        except PayloadError as exc:
+            place_errors(form, exc.errors)
     if request.headers.get("X-Requested-With") == "fetch":
         return render_template("_test_result.html", result=result, form=form), 200 if result else 400
-    return _editor(form, hook, 200 if result else 400, test_result=result, result=result)
+    picked = {k: request.form.get(k, "") for k in ("test_event", "test_consumer", "test_provider")}
+    return _editor(form, hook, 200 if result else 400, test_result=result, result=result, picked=picked)
 
 
 @bp.post("/webhooks/<uuid>/resume")
