@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import EMAIL, PASSWORD, wait_for
 from tests.e2e.test_browser import EVENTS, event_for, post_event  # importing it skips here too without Chromium
@@ -61,3 +62,14 @@ def test_no_page_is_wider_than_a_phone(phone, shots):
         if found["width"] > PHONE["width"] or found["wide"] or found["scrolling"]:
             problems[path] = found
     assert not problems, "\n".join(f"{path}: {found}" for path, found in problems.items())
+
+
+def test_a_filter_with_no_match_says_so(phone):
+    relay, page, _, _ = phone
+    page.goto(f"{relay.url}/ui/")
+    page.get_by_label("Filter pairs").fill("no such service")
+    expect(page.locator("#no-match")).to_be_visible()
+    expect(page.locator("#pairs")).to_be_hidden()  # no bare header row
+    page.get_by_label("Filter pairs").fill("orders")
+    expect(page.locator("#no-match")).to_be_hidden()
+    expect(page.locator("#pairs tbody tr:visible")).to_have_count(3)
