@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 
 from flask import redirect, render_template, request, url_for
@@ -14,7 +13,7 @@ from relay.models import AuditEntry, Token, User, utcnow
 from relay.security import users as people
 from relay.security.tokens import ROLES, create_token, revoke_token
 from relay.web.api import db, runtime
-from relay.web.ui import access, bp
+from relay.web.ui import access, auditview, bp
 
 USER_ROLES = ("admin", "write", "read")
 AUDIT_PAGE = 50
@@ -130,11 +129,11 @@ def audit_log():
     if before.isdigit():
         query = query.where(AuditEntry.seq < int(before))
     kind = request.args.get("type", "").strip()
-    if kind:
-        query = query.where(AuditEntry.type == kind)
-    rows = list(db().scalars(query))
-    more = len(rows) > AUDIT_PAGE
-    rows = rows[:AUDIT_PAGE]
-    entries = [(e, json.loads(e.payload)) for e in rows]
-    return render_template("audit.html", entries=entries, older=rows[-1].seq if more else None,
+    if kind:  # a prefix: "webhook" finds webhook.created, webhook.updated, ...
+        query = query.where(AuditEntry.type.startswith(kind, autoescape=True))
+    found = list(db().scalars(query))
+    more = len(found) > AUDIT_PAGE
+    found = found[:AUDIT_PAGE]
+    return render_template("audit.html", entries=auditview.rows(db(), found),
+                           older=found[-1].seq if more else None,
                            type=kind, paged=before.isdigit())
