@@ -18,7 +18,8 @@ def test_names_diffs_prefixes_and_grouped_sign_ins(api, browser, app, people):
     page = browser.get("/ui/audit").text
     updated = page.split("<code>webhook.updated</code>", 1)[1].split("</tr>", 1)[0]
     assert '<strong class="subject">Notify CI</strong>' in updated
-    assert "<code>request.url</code>: <del>https://ci.example.com/a</del> → <ins>https://ci.example.com/b</ins>" in updated
+    assert ("<code>request.url</code>: <del>https://ci.example.com/a</del> → <ins>https://ci.example.com/b</ins>"
+            in updated)
     assert "<code>request.method</code>: <del>POST</del> → <ins>PUT</ins>" in updated
     assert "hunter2" not in page and "changed-secret" not in page and "value-never-shown" not in page
     assert '<strong class="subject">Tok</strong>' in page
