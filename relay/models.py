@@ -180,6 +180,7 @@ class Delivery(Base):
         Index("ix_deliveries_webhook", "webhook_uuid", "created_at"),
         Index("ix_deliveries_created", "created_at"),
         Index("ix_deliveries_event", "event_id"),
+        Index("ix_deliveries_replay_of", "replay_of"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -195,6 +196,7 @@ class Delivery(Base):
     # Why it was skipped or superseded, or why it is waiting (target paused, rate limited, debounced).
     reason: Mapped[str | None] = mapped_column(Text)
     superseded_by: Mapped[str | None] = mapped_column(String(36))
+    replay_of: Mapped[str | None] = mapped_column(String(36))  # the delivery this one replays
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -27,6 +27,7 @@ def to_json(delivery: Delivery, base_url: str) -> dict[str, Any]:
         "nextAttemptAt": delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else None,
         **({"reason": delivery.reason} if delivery.reason else {}),
         **({"supersededBy": delivery.superseded_by} if delivery.superseded_by else {}),
+        **({"replayOf": delivery.replay_of} if delivery.replay_of else {}),
         "attempts": [{"number": a.number, "at": a.at.isoformat(), "duration_ms": a.duration_ms,
                       "request": a.request, "response": a.response, "error": a.error} for a in delivery.attempts],
         "_links": {"self": {"href": f"{base_url}/deliveries/{delivery.id}"},
@@ -59,7 +60,7 @@ def replay(session: Session, delivery_id: str) -> Delivery:
     original = get(session, delivery_id)
     now = utcnow()
     copy = Delivery(id=new_id(), webhook_uuid=original.webhook_uuid, event_id=original.event_id, status="pending",
-                    next_attempt_at=now, created_at=now, updated_at=now)
+                    next_attempt_at=now, created_at=now, updated_at=now, replay_of=original.id)
     session.add(copy)
     session.flush()
     store.note_delivery(session, original.event.consumer, original.event.provider, copy.id)

@@ -13,7 +13,7 @@ from relay.models import AuditEntry, Token, User, utcnow
 from relay.security import users as people
 from relay.security.tokens import ROLES, create_token, revoke_token
 from relay.web.api import db, runtime
-from relay.web.ui import access, auditview, bp
+from relay.web.ui import access, auditview, bp, once
 
 USER_ROLES = ("admin", "write", "read")
 AUDIT_PAGE = 50
@@ -38,7 +38,7 @@ def _first_submission(form_id: str) -> bool:
 @bp.get("/tokens")
 @access.login_required("admin")
 def tokens_list():
-    return _tokens_page()
+    return _tokens_page(created=once.take(request.args.get("shown", "")))
 
 
 @bp.post("/tokens")
@@ -55,7 +55,8 @@ def token_create():
     session.flush()
     access.audit("token.created", id=token.id, name=token.name, role=token.role, expiresAt=None)
     session.commit()
-    return _tokens_page(201, created=value)
+    ticket = once.stash(value)
+    return redirect(url_for("ui.tokens_list", shown=ticket)) if ticket else _tokens_page(201, created=value)
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
