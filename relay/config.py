@@ -48,7 +48,7 @@ class Settings:
     queue_name: str = "deliveries"
     max_body_bytes: int = 256 * 1024
     log_level: str = "INFO"
-    log_format: str = "json"
+    log_format: str = "auto"  # auto: text when stderr is a terminal, JSON otherwise
     # Per token: at most rate_limit requests in each rate_window seconds (0 turns the limiter off).
     rate_limit: int = 6000
     rate_window: float = 60.0
@@ -93,7 +93,7 @@ class Settings:
             host_concurrency=_whole(env, "RELAY_HOST_CONCURRENCY", 64),
             queue_name=env.get("RELAY_QUEUE") or "deliveries",
             log_level=(env.get("RELAY_LOG_LEVEL") or "INFO").upper(),
-            log_format=_choice(env, "RELAY_LOG_FORMAT", ("json", "text"), "json"),
+            log_format=_choice(env, "RELAY_LOG_FORMAT", ("auto", "json", "text"), "auto"),
             rate_limit=_rate(env.get("RELAY_RATE_LIMIT"))[0],
             rate_window=_rate(env.get("RELAY_RATE_LIMIT"))[1],
             public_metrics=_bool(env, "RELAY_PUBLIC_METRICS"),
