@@ -44,6 +44,7 @@ CHANGES = {
     "ui.token_revoke": "token.revoked",
     "ui.user_create": "user.created",
     "ui.user_toggle": "user.updated",
+    "ui.user_change": "user.updated",
     "ui.about_intake_token": "token.created",
 }
 # A form's page shares its endpoint with the form's POST; showing it changes nothing.

@@ -79,6 +79,8 @@ RULES = {
     ("POST", "/ui/users"): "ui:admin",
     ("POST", "/ui/users/<int:user_id>/disable"): "ui:admin",
     ("POST", "/ui/users/<int:user_id>/enable"): "ui:admin",
+    ("POST", "/ui/users/<int:user_id>/role"): "ui:admin",
+    ("POST", "/ui/users/<int:user_id>/password"): "ui:admin",
     ("GET", "/ui/audit"): "ui:admin",
     ("GET", "/ui/about"): "ui:read",
     ("POST", "/ui/about/intake-token"): "ui:admin",

@@ -53,6 +53,9 @@
     if (message && !window.confirm(message)) { event.preventDefault(); }
   });
 
+  var summary = document.getElementById("error-summary");
+  if (summary) summary.focus();  // after a failed submit, start at the list of what to fix
+
   document.querySelectorAll("input[data-filter]").forEach(function (input) {
     var rows = document.querySelectorAll(input.getAttribute("data-filter"));
     var empty = document.querySelector(input.getAttribute("data-empty"));

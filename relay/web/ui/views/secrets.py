@@ -32,7 +32,9 @@ def secret_save():
     description = request.form.get("description", "")
     session = db()
     try:
-        secret, created = vaulted.save(session, runtime().vault, name, request.form.get("value", ""), description)
+        # A browser sends a textarea's line breaks as CRLF; the value keeps them as typed (a PEM key: LF).
+        value = request.form.get("value", "").replace("\r\n", "\n")
+        secret, created = vaulted.save(session, runtime().vault, name, value, description)
     except PayloadError as exc:
         # The value is never sent back to the browser, not even after a mistake.
         session.rollback()

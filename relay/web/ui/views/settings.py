@@ -75,7 +75,8 @@ def token_revoke(token_id: int):
 
 def _users_page(status: int = 200, error: str | None = None, values: dict | None = None):
     rows = list(db().scalars(select(User).order_by(User.email)))
-    return render_template("users.html", users=rows, roles=USER_ROLES, error=error, values=values or {}), status
+    return render_template("users.html", users=rows, roles=USER_ROLES, error=error, values=values or {},
+                           min_password=people.MIN_PASSWORD), status
 
 
 @bp.get("/users")
@@ -119,6 +120,31 @@ def user_toggle(user_id: int, action: str):
         access.audit("user.enabled", email=user.email)
         session.commit()
     return redirect(url_for("ui.users_list"))
+
+
+@bp.post("/users/<int:user_id>/role", defaults={"action": "role"})
+@bp.post("/users/<int:user_id>/password", defaults={"action": "password"})
+@access.login_required("admin")
+def user_change(user_id: int, action: str):
+    """An admin changes a user's role or resets their password; either ends that user's sessions."""
+    session = db()
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    if action == "role" and user.email == access.viewer().name:
+        return _users_page(400, "You cannot change your own role; ask another admin.")
+    try:
+        if action == "role":
+            people.change_role(user, request.form.get("role", ""))
+            access.audit("user.role_changed", email=user.email, role=user.role)
+        else:
+            people.set_password(user, request.form.get("password", ""))
+            access.audit("user.password_reset", email=user.email)
+    except ValueError as exc:
+        session.rollback()
+        return _users_page(400, f"{user.email}: {exc}")
+    session.commit()
+    return redirect(url_for("ui.users_list", changed=user.email))
 
 
 @bp.get("/audit")
