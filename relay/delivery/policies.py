@@ -72,7 +72,8 @@ def _pace(runtime: Runtime, webhook: Webhook) -> float | None:
 def _siblings(session: Session, delivery: Delivery, where) -> list:
     """The webhook's other deliveries matching `where`, newest event first, with their event's time and variables."""
     return session.execute(
-        select(Delivery.id, Event.received_at, Delivery.status, Delivery.lease_until, Event.variables)
+        select(Delivery.id, Event.received_at, Delivery.status, Delivery.lease_until, Delivery.updated_at,
+               Event.variables)
         .join(Event, Event.id == Delivery.event_id)
         .where(Delivery.webhook_uuid == delivery.webhook_uuid, Delivery.id != delivery.id, where)
         .order_by(Event.received_at.desc()).limit(SIBLINGS)).all()
@@ -114,11 +115,14 @@ def _supersede(session: Session, runtime: Runtime, delivery: Delivery, webhook: 
     if mine is None:
         return None
     received = _received(session, delivery)
-    rows = _siblings(session, delivery, or_(Delivery.status.in_(ACTIVE),
-                                            and_(Delivery.status == "succeeded", Event.received_at >= received)))
+    recently = now - timedelta(seconds=supersede.STATUS_SPACING)
+    rows = _siblings(session, delivery, or_(
+        Delivery.status.in_(ACTIVE),
+        and_(Delivery.status == "succeeded", or_(Event.received_at >= received, Delivery.updated_at >= recently))))
     siblings = [Sibling(r.id, r.received_at, r.status, key(r.variables),
-                        leased=r.lease_until is not None and r.lease_until > now) for r in rows]
-    choice = supersede.newest_status(Sibling(delivery.id, received, delivery.status, mine), siblings)
+                        leased=r.lease_until is not None and r.lease_until > now,
+                        sent_at=r.updated_at if r.status == "succeeded" else None) for r in rows]
+    choice = supersede.newest_status(Sibling(delivery.id, received, delivery.status, mine), siblings, now)
     return None if choice is supersede.SEND else choice
 
 

@@ -46,6 +46,12 @@ class Relay:
             session.execute(update(TargetState).where(TargetState.webhook_uuid == hook["uuid"])
                             .values(next_probe_at=utcnow() - timedelta(seconds=1)))
 
+    def sent_earlier(self, seconds: float = 3.0) -> None:
+        """Every delivery recorded so far was recorded `seconds` earlier (GitHub statuses are spaced out)."""
+        with self.runtime.sessions.begin() as session:
+            for delivery in session.scalars(select(Delivery).where(Delivery.status == "succeeded")):
+                delivery.updated_at -= timedelta(seconds=seconds)
+
     def age(self, seconds: float) -> None:
         """Every event and delivery arrived `seconds` earlier than it did."""
         shift = timedelta(seconds=seconds)

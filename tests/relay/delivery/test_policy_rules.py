@@ -94,18 +94,27 @@ def sib(name: str, seconds: float, status: str = "pending", key="k", leased: boo
 
 
 def test_a_newer_due_or_sent_status_supersedes_and_the_newest_wins():
-    me = sib("a", 0)
-    choice = supersede.newest_status(me, [sib("b", 1), sib("c", 2, "retrying"), sib("d", 3, key="other")])
+    me, now = sib("a", 0), at(100)
+    choice = supersede.newest_status(me, [sib("b", 1), sib("c", 2, "retrying"), sib("d", 3, key="other")], now)
     assert choice.successor.id == "c" and choice.reason == supersede.SUPERSEDED
-    assert supersede.newest_status(me, [sib("b", 1, "succeeded")]).successor.id == "b"
-    assert supersede.newest_status(me, [sib("b", 1, "failed")]) is supersede.SEND  # a failed one replaced nothing
-    assert supersede.newest_status(me, [sib("z", -1)]) is supersede.SEND           # older ones never supersede
+    assert supersede.newest_status(me, [sib("b", 1, "succeeded")], now).successor.id == "b"
+    assert supersede.newest_status(me, [sib("b", 1, "failed")], now) is supersede.SEND  # a failed one replaced nothing
+    assert supersede.newest_status(me, [sib("z", -1)], now) is supersede.SEND  # older ones never supersede
 
 
 def test_an_older_status_in_flight_makes_the_newer_wait():
-    choice = supersede.newest_status(sib("b", 1), [sib("a", 0, leased=True)])
+    choice = supersede.newest_status(sib("b", 1), [sib("a", 0, leased=True)], at(100))
     assert choice.successor is None and choice.until is None and "being sent" in choice.reason
-    assert supersede.newest_status(sib("b", 1), [sib("a", 0, leased=False)]) is supersede.SEND
+    assert supersede.newest_status(sib("b", 1), [sib("a", 0, leased=False)], at(100)) is supersede.SEND
+
+
+def test_a_status_sent_a_moment_ago_spaces_the_next():
+    sent = Sibling("a", at(0), "succeeded", "k", sent_at=at(10))
+    choice = supersede.newest_status(sib("b", 5), [sent], at(11))
+    assert choice.until == at(10 + supersede.STATUS_SPACING) and "every 2 s" in choice.reason
+    assert supersede.newest_status(sib("b", 5), [sent], at(13)) is supersede.SEND
+    assert supersede.newest_status(sib("b", 5), [Sibling("a", at(0), "succeeded", "other", sent_at=at(10))],
+                                   at(11)) is supersede.SEND
 
 
 def test_debounce_waits_for_the_window_then_only_the_newest_goes():
