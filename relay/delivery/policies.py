@@ -170,6 +170,14 @@ def release(session: Session, webhook_uuid: str, now: datetime) -> list[tuple[st
     return waiting
 
 
+def resume(session: Session, webhook_uuid: str, now: datetime) -> tuple[bool, list[tuple[str, int]]]:
+    """Resume a target by hand: (whether it was paused, the waiting deliveries now due); the caller commits."""
+    state = session.get(TargetState, webhook_uuid)
+    was_paused = state is not None and state.paused_since is not None
+    breaker.resume(session, webhook_uuid, now)
+    return was_paused, release(session, webhook_uuid, now)
+
+
 def learn_limits(runtime: Runtime, outcome: Outcome) -> float | None:
     """A rate limit in the answer holds back every send with the same credential and host, fleet-wide."""
     seconds = ratelimits.hold_seconds(outcome.status, (outcome.response or {}).get("headers"))

@@ -147,11 +147,7 @@ def resume(uuid: str):
     """Resume a paused target by hand: its waiting deliveries are due at once."""
     session = db()
     hook = _get(uuid)
-    state = session.get(TargetState, hook.uuid)
-    was_paused = state is not None and state.paused_since is not None
-    now = utcnow()
-    breaker.resume(session, hook.uuid, now)
-    released = policies.release(session, hook.uuid, now)
+    was_paused, released = policies.resume(session, hook.uuid, utcnow())
     record(session, "webhook.resumed", uuid=hook.uuid, wasPaused=was_paused, released=len(released))
     session.commit()
     policies.enqueue_released(runtime(), released)

@@ -6,9 +6,10 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 import integrations
+from relay.delivery import breaker, policies
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
-from relay.models import Delivery, Secret, Webhook
+from relay.models import Delivery, Secret, TargetState, Webhook, utcnow
 from relay.templating import VARIABLES
 from relay.web.api import db, runtime
 from relay.web.api.webhooks import _audit_doc as audit_doc
@@ -75,7 +76,8 @@ def last_results(session, uuids: list[str]) -> dict[str, Delivery]:
 def webhooks_list():
     session = db()
     hooks = list(session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid)))
-    return render_template("webhooks.html", hooks=hooks, results=last_results(session, [h.uuid for h in hooks]))
+    return render_template("webhooks.html", hooks=hooks, results=last_results(session, [h.uuid for h in hooks]),
+                           targets={u: breaker.to_json(t) for u, t in breaker.states(session).items()})
 
 
 def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
@@ -83,7 +85,8 @@ def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
     return render_template(
         "webhook_edit.html", form=form, hook=hook, events=event_choices(), kinds=integrations.REGISTRY,
         variables=[(name, VARIABLE_HELP.get(name, "")) for name in VARIABLES], secrets=_secret_names(session),
-        presets=presets.PRESETS, **extra), status
+        presets=presets.PRESETS, target=breaker.to_json(session.get(TargetState, hook.uuid) if hook else None),
+        **extra), status
 
 
 def _preset_form(name: str):
@@ -123,6 +126,7 @@ def webhook_edit(uuid: str):
         switched = from_doc({}, kind)
         switched.description, switched.parties, switched.events, switched.enabled = \
             form.description, form.parties, form.events, form.enabled
+        switched.rate_limit, switched.debounce = form.rate_limit, form.debounce
         return _editor(switched, hook)
     return _editor(from_webhook(hook), hook)
 
@@ -191,3 +195,15 @@ def webhook_delete(uuid: str):
     access.audit("webhook.deleted", uuid=hook.uuid, description=hook.description)
     session.commit()
     return redirect(url_for("ui.webhooks_list", deleted=hook.description or uuid))
+
+
+@bp.post("/webhooks/<uuid>/resume")
+@access.login_required("write")
+def webhook_resume(uuid: str):
+    session = db()
+    hook = _get(uuid)
+    was_paused, released = policies.resume(session, hook.uuid, utcnow())
+    access.audit("webhook.resumed", uuid=hook.uuid, wasPaused=was_paused, released=len(released))
+    session.commit()
+    policies.enqueue_released(runtime(), released)
+    return redirect(url_for("ui.webhook_edit", uuid=hook.uuid, resumed=1))
