@@ -40,7 +40,7 @@ SEND = Decision("send")
 
 
 def before(session: Session, runtime: Runtime, delivery: Delivery, webhook: Webhook, variables: dict[str, str],
-           now: datetime) -> Decision:
+           target: TargetState | None, now: datetime) -> Decision:
     """Inside the claiming transaction: supersede and debounce first (they send nothing), then breaker and pace."""
     choice = _debounce(session, delivery, webhook, variables, now) or _supersede(session, runtime, delivery, webhook,
                                                                                 variables, now)
@@ -48,7 +48,6 @@ def before(session: Session, runtime: Runtime, delivery: Delivery, webhook: Webh
         return Decision("superseded", reason=choice.reason, successor=choice.successor.id)
     if choice is not None:
         return Decision("wait", until=choice.until or now + timedelta(seconds=POLL), reason=choice.reason)
-    target = session.get(TargetState, webhook.uuid)
     verdict = breaker.verdict(target, now)
     if verdict.probe:
         verdict = breaker.check(session, webhook.uuid, now, runtime.settings.lease_seconds)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import lazyload
 from relay import metrics
 from relay.delivery import leases, limits, policies, retry
 from relay.delivery.attempt import Outcome, attempt
-from relay.models import Attempt, Delivery, Event, Webhook
+from relay.models import Attempt, Delivery, Event, TargetState, Webhook
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -63,17 +63,19 @@ def _run(runtime: Runtime, claimed: leases.Claimed) -> str:
         # Load in one short transaction; none stays open during the send, so on SQLite the write lock is never
         # held across a network call and other workers and intake go on meanwhile.
         with session.begin():
-            delivery, variables, webhook = session.execute(
-                select(Delivery, Event.variables, Webhook)
+            delivery, variables, webhook, target = session.execute(
+                select(Delivery, Event.variables, Webhook, TargetState)
                 .join(Event, Event.id == Delivery.event_id)
                 .outerjoin(Webhook, Webhook.uuid == Delivery.webhook_uuid)
+                .outerjoin(TargetState, TargetState.webhook_uuid == Delivery.webhook_uuid)  # the breaker's state
                 .where(Delivery.id == delivery_id)
                 .options(lazyload(Delivery.event), lazyload(Delivery.attempts))  # one query, not three
             ).one()
             # The checks before the send: a paused target, a webhook's rateLimit, a newer status or event.
             decision = policies.SEND
             if webhook is not None:
-                decision = policies.before(session, runtime, delivery, webhook, variables, leases.db_now(session))
+                decision = policies.before(session, runtime, delivery, webhook, variables, target,
+                                           leases.db_now(session))
                 if decision.action != "send":
                     return _held_back(session, delivery, owner, decision, webhook.kind)
         number = delivery.attempts_made + 1
