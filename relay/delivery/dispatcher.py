@@ -124,6 +124,9 @@ class Dispatcher:
             if self.stopping.is_set():
                 self._give_back(claimed)
                 claimed = []
+            if len(claimed) < len(batch):
+                log.debug("%d of %d deliveries not leased (not due, held elsewhere or done)",
+                          len(batch) - len(claimed), len(batch))
             now = time.monotonic()
             with self.cond:
                 self.held -= len(batch) - len(claimed)
