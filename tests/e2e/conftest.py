@@ -60,7 +60,7 @@ class Sink:
                 if len(body) < length:  # the sender died mid-request (a killed worker): nothing arrived
                     self.close_connection = True
                     return
-                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode()}
+                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode(), "at": time.time()}
                 with sink.lock:
                     sink.requests.append(req)
                     n = len(sink.requests)
