@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
-
-from relay.delivery import leases
+from relay.delivery import leases, queue
 from relay.delivery.dispatcher import Dispatcher
 from relay.ops import logredact
 from relay.runtime import Runtime
@@ -16,17 +13,6 @@ from workers import context, sweeper
 log = logging.getLogger(__name__)
 # SIGTERM to exit: sends in flight get this long to finish (process managers wait 10 s before SIGKILL).
 SHUTDOWN_GRACE = 8.0
-
-
-class Worker(SimpleWorker):
-    """RQ's in-process worker; a stop request also stops the dispatcher taking more."""
-
-    dispatcher: Dispatcher | None = None
-
-    def handle_warm_shutdown_request(self) -> None:
-        super().handle_warm_shutdown_request()
-        if self.dispatcher is not None:
-            self.dispatcher.stopping.set()
 
 
 def run(runtime: Runtime, burst: bool = False) -> None:
@@ -40,8 +26,8 @@ def run(runtime: Runtime, burst: bool = False) -> None:
         log.info("gave back %d leases held by a worker of this host that is gone", orphans)
     dispatcher = None if burst else Dispatcher(runtime).start()
     runtime.dispatcher = dispatcher
-    worker = Worker([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
-    worker.dispatcher = dispatcher
+    worker = queue.worker(runtime.redis, runtime.settings.queue_name,
+                          on_stop=dispatcher.stopping.set if dispatcher is not None else None)
     stop = sweeper.start(runtime)
     try:
         # RQ's own job lines repeat the relay's one line per attempt; keep only its warnings unless debugging.
