@@ -27,7 +27,7 @@ def sweep(runtime: Runtime) -> int:
         due = leases.due(session, settings.sweep_grace, BATCH)
     if not due:
         return 0
-    lost = queue.not_queued(runtime.redis, settings.queue_name, due)
+    lost = queue.not_waiting(runtime.redis, settings.queue_name, due)
     if lost:
         queue.enqueue(runtime.redis, settings.queue_name, lost, leases.longest(settings))
         log.info("sweeper queued %d due deliveries", len(lost))

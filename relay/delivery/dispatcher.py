@@ -163,7 +163,7 @@ class Dispatcher:
                 full = None
                 while dq and self.sending < self.concurrency and not self.stopping.is_set():
                     w = dq[0]
-                    got = self.runtime.limits.try_acquire(w.keys, w.claimed.lease_seconds)
+                    got = limits.of(self.runtime).try_acquire(w.keys, w.claimed.lease_seconds)
                     if not isinstance(got, limits.Slots):
                         full = got
                         break
@@ -212,7 +212,7 @@ class Dispatcher:
             finally:
                 if slots is not None:
                     try:
-                        self.runtime.limits.release(slots)
+                        limits.of(self.runtime).release(slots)
                     except Exception:  # Redis away: the slots expire with the lease
                         pass
                 with self.cond:

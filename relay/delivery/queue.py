@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from relay.delivery.leases import longest
+from relay.runtime import Runtime
+
+log = logging.getLogger(__name__)
 JOB = "workers.jobs.deliver"
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
@@ -35,19 +40,31 @@ def enqueue(redis: Redis, name: str, deliveries: Iterable[tuple[str, int]], job_
     return len(jobs)
 
 
-def not_queued(redis: Redis, name: str, deliveries: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The (delivery id, attempts made) pairs with no job waiting in RQ for that attempt.
+def enqueue_fresh(runtime: Runtime, delivery_ids: list[str]) -> None:
+    """Queue fresh deliveries after their commit; if Redis is away the sweeper sends them later."""
+    try:
+        enqueue(runtime.redis, runtime.settings.queue_name, [(d, 0) for d in delivery_ids],
+                longest(runtime.settings))
+    except Exception as exc:
+        log.warning("%d deliveries stored, enqueue failed (%s); the sweeper will send them",
+                    len(delivery_ids), type(exc).__name__)
 
-    A job a dead worker took off the queue and never started counts as not queued, and is taken out of
-    RQ's intermediate list so that RQ's own clean-up does not later fail the job queued again."""
-    jobs = Job.fetch_many([job_id(i, n) for i, n in deliveries], connection=redis, serializer=JSONSerializer)
+
+def not_waiting(redis: Redis, name: str, due: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The due (delivery id, attempts made) pairs with no job waiting in RQ, ready to be queued again.
+
+    Jobs of these that a dead worker left stranded are taken out of RQ's intermediate queue first, or RQ's own
+    clean-up would later fail the job put back."""
+    if not due:
+        return []
+    jobs = Job.fetch_many([job_id(i, n) for i, n in due], connection=redis, serializer=JSONSerializer)
     intermediate = queue(redis, name).intermediate_queue
     stranded = _stranded(intermediate)
-    lost = [(i, n) for (i, n), job in zip(deliveries, jobs, strict=True)
+    lost = [(i, n) for (i, n), job in zip(due, jobs, strict=True)
             if job is None or job.id in stranded or job.get_status(refresh=False) not in WAITING]
-    for jid in stranded.intersection(job_id(i, n) for i, n in lost):
-        intermediate.remove(jid)
-        redis.delete(intermediate.get_first_seen_key(jid))
+    for stranded_id in stranded.intersection(job_id(i, n) for i, n in lost):
+        intermediate.remove(stranded_id)
+        redis.delete(intermediate.get_first_seen_key(stranded_id))
     return lost
 
 
@@ -57,21 +74,14 @@ def _stranded(intermediate: IntermediateQueue) -> set[str]:
     A live worker starts a job microseconds after taking it, so a job still there on a later pass is stranded;
     RQ's own clean-up would notice only after a minute and its next maintenance run (ten minutes by default).
     """
-    return {jid for jid in intermediate.get_job_ids() if not intermediate.set_first_seen(jid)}
+    return {job_id for job_id in intermediate.get_job_ids() if not intermediate.set_first_seen(job_id)}
 
 
-class Worker(SimpleWorker):
-    """RQ's in-process worker (no fork per job); `on_stop` runs when a stop is requested (SIGTERM, SIGINT)."""
-
-    on_stop = None
-
-    def handle_warm_shutdown_request(self) -> None:
-        super().handle_warm_shutdown_request()
-        if self.on_stop is not None:
-            self.on_stop()
-
-
-def worker(redis: Redis, name: str, on_stop=None) -> Worker:
-    w = Worker([name], connection=redis, serializer=JSONSerializer)
-    w.on_stop = on_stop
-    return w
+def depth(redis: Redis, name: str) -> tuple[int, int]:
+    """Jobs waiting in Redis: (queued now, scheduled for later), read in one round trip."""
+    q = queue(redis, name)
+    pipe = redis.pipeline()
+    pipe.llen(q.key)
+    pipe.zcard(q.scheduled_job_registry.key)
+    queued, scheduled = pipe.execute()
+    return queued, scheduled

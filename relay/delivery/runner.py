@@ -43,7 +43,7 @@ def run_delivery(runtime: Runtime, delivery_id: str, claimed: leases.Claimed | N
         return _run(runtime, claimed)
     keys = runtime_keys(runtime, claimed)
     deadline = time.monotonic() + runtime.settings.slot_wait
-    while not isinstance(slots := runtime.limits.try_acquire(keys, claimed.lease_seconds), limits.Slots):
+    while not isinstance(slots := limits.of(runtime).try_acquire(keys, claimed.lease_seconds), limits.Slots):
         if time.monotonic() > deadline:
             with runtime.sessions() as session, session.begin():
                 until = leases.db_now(session) + timedelta(seconds=1)
@@ -53,7 +53,7 @@ def run_delivery(runtime: Runtime, delivery_id: str, claimed: leases.Claimed | N
     try:
         return _run(runtime, claimed)
     finally:
-        runtime.limits.release(slots)
+        limits.of(runtime).release(slots)
 
 
 def runtime_keys(runtime: Runtime, claimed: leases.Claimed) -> limits.Keys:

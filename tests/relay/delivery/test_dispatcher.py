@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from relay.delivery import queue
@@ -13,7 +11,7 @@ from relay.models import Delivery
 from relay.runtime import Runtime
 from tests.conftest import make_settings, sample_event
 from tests.e2e.conftest import Sink, wait_for
-from workers import context
+from workers.worker import RelayWorker
 
 
 @pytest.fixture
@@ -42,9 +40,7 @@ def workers(tmp_path, database_url, redis_url):
 
 def feed(rt: Runtime, jobs: int | None = None) -> None:
     """What the worker's RQ loop does: take queued jobs (all, or `jobs`); each hands its ids to the dispatcher."""
-    context.set_runtime(rt)
-    SimpleWorker([rt.settings.queue_name], connection=rt.redis, serializer=JSONSerializer).work(
-        burst=True, logging_level="WARNING", max_jobs=jobs)
+    RelayWorker(rt).work(burst=True, logging_level="WARNING", max_jobs=jobs)
 
 
 def hook(api, url, **extra) -> str:
