@@ -15,6 +15,7 @@ from integrations.base import Integration
 from relay.delivery import breaker, leases, queue, ratelimits, supersede
 from relay.delivery.attempt import Outcome, secret_lookup
 from relay.delivery.supersede import ACTIVE, Sibling
+from relay.intake.webhooks import DEBOUNCE_KINDS
 from relay.models import Delivery, Event, TargetState, Webhook
 from relay.runtime import Runtime
 from relay.templating import Renderer
@@ -44,7 +45,7 @@ def before_send(runtime: Runtime, claimed: leases.Claimed) -> Decision:
     """May the claimed delivery go now? Reads the database only for webhooks that take part in a check."""
     webhook = claimed.webhook
     target = claimed.target
-    orders = (webhook.debounce and webhook.kind in supersede.DEBOUNCE_KINDS) or _supersedes(webhook)
+    orders = (webhook.debounce and webhook.kind in DEBOUNCE_KINDS) or _supersedes(webhook)
     paused = target is not None and target.paused_since is not None
     if not orders and not paused:
         if webhook.rate_limit and (wait := _pace(runtime, webhook)):
@@ -111,7 +112,7 @@ def _received(session: Session, claimed: leases.Claimed) -> datetime:
 
 def _debounce(session: Session, claimed: leases.Claimed, now: datetime) -> supersede.Choice | None:
     webhook = claimed.webhook
-    if not webhook.debounce or webhook.kind not in supersede.DEBOUNCE_KINDS:
+    if not webhook.debounce or webhook.kind not in DEBOUNCE_KINDS:
         return None
     window = float(webhook.debounce)
     received = _received(session, claimed)

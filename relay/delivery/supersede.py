@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 ACTIVE = ("pending", "retrying")
-DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
 DEBOUNCED = "debounced: a newer event for the same consumer, provider and branch starts this build"
 SUPERSEDED = "superseded: a newer status for the same repository, commit and context is due"
 # At most one status per repository, commit and context in this many seconds: a burst in between is carried by

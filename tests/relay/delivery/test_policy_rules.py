@@ -6,6 +6,7 @@ import pytest
 
 from relay.delivery import breaker, ratelimits, supersede
 from relay.delivery.supersede import Sibling
+from relay.intake.webhooks import target_json
 from relay.models import TargetState
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -51,8 +52,8 @@ def test_verdicts():
 
 
 def test_breaker_json_follows_the_shared_contract():
-    assert breaker.to_json(None) == {"state": "active"}
-    doc = breaker.to_json(TargetState(failures=5, paused_since=T0, next_probe_at=at(30), reason="timeout"))
+    assert target_json(None) == {"state": "active"}
+    doc = target_json(TargetState(failures=5, paused_since=T0, next_probe_at=at(30), reason="timeout"))
     assert doc == {"state": "paused", "paused": {"reason": "5 consecutive failures; last: timeout",
                                                  "since": "2026-12-01T03:00:00+00:00",
                                                  "nextProbeAt": "2026-12-01T03:00:30+00:00"}}

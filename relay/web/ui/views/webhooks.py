@@ -76,7 +76,7 @@ def webhooks_list():
     session = db()
     hooks = list(session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid)))
     return render_template("webhooks.html", hooks=hooks, results=last_results(session, [h.uuid for h in hooks]),
-                           targets={u: breaker.to_json(t) for u, t in breaker.states(session).items()})
+                           targets={u: webhooks.target_json(t) for u, t in breaker.states(session).items()})
 
 
 def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
@@ -84,7 +84,7 @@ def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
     return render_template(
         "webhook_edit.html", form=form, hook=hook, events=event_choices(), kinds=integrations.REGISTRY,
         variables=[(name, VARIABLE_HELP.get(name, "")) for name in VARIABLES], secrets=_secret_names(session),
-        presets=presets.PRESETS, target=breaker.to_json(session.get(TargetState, hook.uuid) if hook else None),
+        presets=presets.PRESETS, target=webhooks.target_json(session.get(TargetState, hook.uuid) if hook else None),
         **extra), status
 
 
