@@ -551,5 +551,11 @@ def in_flight(bench: Bench, db: str, url: str) -> None:
                   f"{most} requests were in flight at the sink at once (measured 4.5 s after the event)"))
 
 
+def _statuses(bench: Bench, db: str, url: str) -> None:
+    from benchmarks.statuses import statuses  # its own module: it brings a GitHub stand-in
+
+    statuses(bench, db, url)
+
+
 SCENARIOS = {1: intake, 2: delivery, 3: latency, 4: fanout, 5: retry_storm, 6: memory, 7: badges,
-             8: slow_fanout, 9: dead_target, 10: in_flight}
+             8: slow_fanout, 9: dead_target, 10: in_flight, 11: _statuses}

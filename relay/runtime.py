@@ -5,14 +5,17 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from http.cookiejar import DefaultCookiePolicy
+from typing import TypeVar
 
 from redis import Redis
 
 from integrations.netguard import Guard, Policy
 from relay.config import Settings
 from relay.db import make_engine, make_sessionmaker
-from relay.delivery.limits import Limits
+from relay.redact import SESSION_KEY, KnownSecrets
 from relay.security.secrets import Vault
+
+T = TypeVar("T")
 
 
 class Runtime:
@@ -22,6 +25,18 @@ class Runtime:
         self.settings = settings.with_generated_keys()
         self._local = threading.local()
         self.dispatcher = None  # a worker process's relay.delivery.dispatcher.Dispatcher, while it runs
+        # The secret values this runtime's vault handled: the log filter and the audit log mask them.
+        self.known_secrets = KnownSecrets()
+        self._caches: dict[type, object] = {}
+        self._caches_lock = threading.Lock()
+
+    def cache(self, kind: type[T]) -> T:
+        """This runtime's one instance of a cache class, made on first use: a cache lives as long as the app or
+        worker that made the runtime, never in a module global."""
+        with self._caches_lock:
+            if kind not in self._caches:
+                self._caches[kind] = kind()
+            return self._caches[kind]
 
     @cached_property
     def engine(self):
@@ -29,20 +44,16 @@ class Runtime:
 
     @cached_property
     def sessions(self):
-        return make_sessionmaker(self.engine)
+        return make_sessionmaker(self.engine, info={SESSION_KEY: self.known_secrets})
 
     @cached_property
     def vault(self) -> Vault:
-        return Vault(self.settings.encryption_keys)
+        return Vault(self.settings.encryption_keys, self.known_secrets)
 
     @cached_property
     def redis(self) -> Redis:
         url = self.settings.redis_url or embedded_redis_url(self.settings)
         return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
-
-    @cached_property
-    def limits(self) -> Limits:
-        return Limits(self.redis)
 
     @cached_property
     def guard(self) -> Guard:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from relay.delivery.runner import run_delivery
-from workers.context import current_runtime
+from workers.worker import job_runtime
 
 
 def deliver(*delivery_ids: str) -> str:
     """RQ entry point; takes ids, never objects, so a job survives any restart."""
-    runtime = current_runtime()
+    runtime = job_runtime()
     dispatcher = runtime.dispatcher
     if dispatcher is not None and not dispatcher.stopping.is_set():
         taken = dispatcher.submit(list(delivery_ids))

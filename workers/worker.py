@@ -4,44 +4,51 @@ from __future__ import annotations
 
 import logging
 
-from rq import SimpleWorker
+from rq import SimpleWorker, get_current_job
 from rq.serializers import JSONSerializer
 
 from relay.delivery import leases
 from relay.delivery.dispatcher import Dispatcher
-from relay.ops import logredact
 from relay.runtime import Runtime
-from workers import context, sweeper
+from workers import sweeper
 
 log = logging.getLogger(__name__)
 # SIGTERM to exit: sends in flight get this long to finish (process managers wait 10 s before SIGKILL).
 SHUTDOWN_GRACE = 8.0
 
 
-class Worker(SimpleWorker):
-    """RQ's in-process worker; a stop request also stops the dispatcher taking more."""
+class RelayWorker(SimpleWorker):
+    """An RQ worker that hands its Runtime to each job it runs, so no job reaches for a process global; a stop
+    request (SIGTERM, SIGINT) also stops its dispatcher taking more."""
 
-    dispatcher: Dispatcher | None = None
+    def __init__(self, runtime: Runtime):
+        super().__init__([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
+        self.runtime = runtime
+
+    def perform_job(self, job, queue) -> bool:
+        job.runtime = self.runtime
+        return super().perform_job(job, queue)
 
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()
-        if self.dispatcher is not None:
-            self.dispatcher.stopping.set()
+        if self.runtime.dispatcher is not None:
+            self.runtime.dispatcher.stopping.set()
+
+
+def job_runtime() -> Runtime:
+    """The Runtime of the worker running the current job."""
+    return get_current_job().runtime
 
 
 def run(runtime: Runtime, burst: bool = False) -> None:
     # SimpleWorker runs jobs in-process: no fork per delivery. A job only hands its ids to the dispatcher,
     # whose threads send; RQ's scheduler is not used: retries are due times in the database (see sweeper).
-    logredact.install()
-    context.set_runtime(runtime)
     with runtime.sessions.begin() as session:
         orphans = leases.release_orphans(session)
     if orphans:
         log.info("gave back %d leases held by a worker of this host that is gone", orphans)
-    dispatcher = None if burst else Dispatcher(runtime).start()
-    runtime.dispatcher = dispatcher
-    worker = Worker([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
-    worker.dispatcher = dispatcher
+    runtime.dispatcher = None if burst else Dispatcher(runtime).start()
+    worker = RelayWorker(runtime)
     stop = sweeper.start(runtime)
     try:
         # RQ's own job lines repeat the relay's one line per attempt; keep only its warnings unless debugging.
@@ -49,7 +56,7 @@ def run(runtime: Runtime, burst: bool = False) -> None:
         worker.work(with_scheduler=False, burst=burst, logging_level=level, max_jobs=None)
     finally:
         stop.set()
-        if dispatcher is not None:
-            dispatcher.stop(SHUTDOWN_GRACE)
+        if runtime.dispatcher is not None:
+            runtime.dispatcher.stop(SHUTDOWN_GRACE)
             runtime.dispatcher = None
         log.info("worker stopped")

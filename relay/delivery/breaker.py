@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -125,13 +124,3 @@ def states(session: Session, uuids: list[str] | None = None) -> dict[str, Target
 def paused_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(TargetState)
                           .where(TargetState.paused_since.is_not(None))) or 0
-
-
-def to_json(state: TargetState | None) -> dict[str, Any]:
-    """The webhook JSON's `state` and, when paused, `paused` (the shared contract of the UI and the API)."""
-    if state is None or state.paused_since is None:
-        return {"state": "active"}
-    return {"state": "paused", "paused": {
-        "reason": f"{state.failures} consecutive failures; last: {state.reason or 'unknown'}",
-        "since": state.paused_since.isoformat(timespec="seconds"),
-        "nextProbeAt": state.next_probe_at.isoformat(timespec="seconds") if state.next_probe_at else None}}

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from relay.delivery import leases, limits
-from relay.delivery.runner import run_delivery, runtime_keys
+from relay.delivery.runner import Record, run_delivery, runtime_keys, write
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
 BATCH = 500
+RECORD_BATCH = 256
 SUBMIT_WAIT = 30.0  # below the RQ job timeout: what is not taken by then the sweeper queues again
 TICK = 0.02  # how often waiting deliveries look for slots freed by other workers
 
@@ -48,9 +49,10 @@ class Dispatcher:
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.records: queue.SimpleQueue = queue.SimpleQueue()
 
     def start(self) -> Dispatcher:
-        loops = [("admit", self._admit_loop), ("slots", self._slot_loop)]
+        loops = [("admit", self._admit_loop), ("slots", self._slot_loop), ("record", self._record_loop)]
         loops += [(f"send-{i}", self._send_loop) for i in range(self.concurrency)]
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -94,6 +96,7 @@ class Dispatcher:
             unfinished = self.sending
         for _ in range(self.concurrency):
             self.sends.put(None)
+        self.records.put(None)
         log.info("dispatcher stopped: %d waiting deliveries given back, %d sends unfinished", len(left), unfinished)
         return unfinished
 
@@ -124,6 +127,9 @@ class Dispatcher:
             if self.stopping.is_set():
                 self._give_back(claimed)
                 claimed = []
+            if len(claimed) < len(batch):
+                log.debug("%d of %d deliveries not leased (not due, held elsewhere or done)",
+                          len(batch) - len(claimed), len(batch))
             now = time.monotonic()
             with self.cond:
                 self.held -= len(batch) - len(claimed)
@@ -157,7 +163,7 @@ class Dispatcher:
                 full = None
                 while dq and self.sending < self.concurrency and not self.stopping.is_set():
                     w = dq[0]
-                    got = self.runtime.limits.try_acquire(w.keys, w.claimed.lease_seconds)
+                    got = limits.of(self.runtime).try_acquire(w.keys, w.claimed.lease_seconds)
                     if not isinstance(got, limits.Slots):
                         full = got
                         break
@@ -200,13 +206,13 @@ class Dispatcher:
         while (item := self.sends.get()) is not None:
             claimed, slots = item
             try:
-                run_delivery(self.runtime, claimed.delivery_id, claimed)
+                run_delivery(self.runtime, claimed.delivery_id, claimed, self.record)
             except Exception:  # a bug must not take the thread; the lease expires and the sweeper retries
                 log.exception("delivery %s failed in the dispatcher", claimed.delivery_id)
             finally:
                 if slots is not None:
                     try:
-                        self.runtime.limits.release(slots)
+                        limits.of(self.runtime).release(slots)
                     except Exception:  # Redis away: the slots expire with the lease
                         pass
                 with self.cond:
@@ -214,3 +220,35 @@ class Dispatcher:
                     self.held -= 1
                     self.cond.notify_all()
                 self.wake.set()
+
+    def record(self, record: Record) -> bool:
+        """Write a finished attempt with others finishing at the same time (one transaction, one commit) and
+        wait for it: when this returns, the attempt is in the database."""
+        done = threading.Event()
+        slot: list = []
+        self.records.put((record, done, slot))
+        done.wait()
+        if isinstance(slot[0], BaseException):
+            raise slot[0]
+        return slot[0]
+
+    def _record_loop(self) -> None:
+        while (first := self.records.get()) is not None:
+            batch = [first]
+            while len(batch) < RECORD_BATCH:
+                try:
+                    item = self.records.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self.records.put(None)
+                    break
+                batch.append(item)
+            try:
+                with self.runtime.sessions() as session, session.begin():
+                    results: list = write(session, [r for r, _, _ in batch])
+            except Exception as exc:  # each sender sees it; the leases expire and the attempts are made again
+                results = [exc] * len(batch)
+            for (_, done, slot), result in zip(batch, results, strict=True):
+                slot.append(result)
+                done.set()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from relay.config import Settings
 from relay.delivery.attempt import DEFAULT_TIMEOUT
 from relay.intake.webhooks import MAX_TIMEOUT
-from relay.models import Delivery, Webhook
+from relay.models import Delivery, Event, TargetState, Webhook
 
 log = logging.getLogger(__name__)
 ACTIVE = ("pending", "retrying")
@@ -57,12 +58,18 @@ def new_owner() -> str:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery this process holds the lease on, with its webhook (None: deleted) and lease length."""
+    """A delivery this process holds the lease on, with what its attempt needs: loaded with the lease, and
+    unchanging while it is held (only the lease holder records an attempt)."""
 
     delivery_id: str
     owner: str
-    webhook: Webhook | None
+    webhook: Webhook | None  # None: deleted
     lease_seconds: float
+    attempts_made: int
+    event_id: str
+    webhook_uuid: str
+    variables: dict[str, Any]
+    target: TargetState | None = None  # the circuit breaker's state of the webhook, if it ever failed
 
 
 def claim(session: Session, settings: Settings, delivery_ids: Iterable[str]) -> list[Claimed]:
@@ -75,21 +82,26 @@ def claim(session: Session, settings: Settings, delivery_ids: Iterable[str]) -> 
         return []
     now = db_now(session)
     rows = session.execute(
-        select(Delivery.id, Webhook).outerjoin(Webhook, Webhook.uuid == Delivery.webhook_uuid)
+        select(Delivery.id, Delivery.attempts_made, Delivery.event_id, Delivery.webhook_uuid, Event.variables,
+               Webhook, TargetState)
+        .join(Event, Event.id == Delivery.event_id)
+        .outerjoin(Webhook, Webhook.uuid == Delivery.webhook_uuid)
+        .outerjoin(TargetState, TargetState.webhook_uuid == Delivery.webhook_uuid)
         .where(Delivery.id.in_(ids), *_due_and_free(now))
     ).all()
     owner = new_owner()
     claimed = []
-    by_length: dict[float, list[tuple[str, Webhook | None]]] = {}
-    for delivery_id, webhook in rows:
-        by_length.setdefault(lease_seconds(settings, webhook), []).append((delivery_id, webhook))
+    by_length: dict[float, list] = {}
+    for row in rows:
+        by_length.setdefault(lease_seconds(settings, row.Webhook), []).append(row)
     for seconds, group in by_length.items():
         got = set(session.execute(
-            update(Delivery).where(Delivery.id.in_([d for d, _ in group]), *_due_and_free(now))
+            update(Delivery).where(Delivery.id.in_([r.id for r in group]), *_due_and_free(now))
             .values(lease_until=now + timedelta(seconds=seconds), lease_owner=owner)
             .returning(Delivery.id)
         ).scalars())
-        claimed += [Claimed(d, owner, w, seconds) for d, w in group if d in got]
+        claimed += [Claimed(r.id, owner, r.Webhook, seconds, r.attempts_made, r.event_id, r.webhook_uuid,
+                            r.variables, r.TargetState) for r in group if r.id in got]
     return claimed
 
 

@@ -10,6 +10,7 @@ from redis import Redis
 
 import integrations
 from relay.models import Webhook
+from relay.runtime import Runtime
 
 PREFIX = "pact-relay:inflight:"
 FULL = ("target", "host")
@@ -101,3 +102,15 @@ class Limits:
         now_ms = int(self.redis.time()[0] * 1000)
         return tuple(self.redis.zcount(f"{PREFIX}{kind}:{name}", now_ms, "+inf")  # type: ignore[return-value]
                      for kind, name in (("target", keys.target), ("host", keys.host)))
+
+
+class _Holder:
+    limits: Limits | None = None
+
+
+def of(runtime: Runtime) -> Limits:
+    """The runtime's Limits (its Redis script registered once)."""
+    holder = runtime.cache(_Holder)
+    if holder.limits is None:
+        holder.limits = Limits(runtime.redis)
+    return holder.limits

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 ACTIVE = ("pending", "retrying")
-DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
 DEBOUNCED = "debounced: a newer event for the same consumer, provider and branch starts this build"
 SUPERSEDED = "superseded: a newer status for the same repository, commit and context is due"
+# At most one status per repository, commit and context in this many seconds: a burst in between is carried by
+# its newest, so a commit's status does not flicker through every intermediate state.
+STATUS_SPACING = 2.0
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Sibling:
     status: str
     key: object = None
     leased: bool = False
+    sent_at: datetime | None = None  # when a succeeded one was recorded
 
     @property
     def order(self) -> tuple[datetime, str]:
@@ -39,15 +42,22 @@ class Choice:
 SEND = Choice()
 
 
-def newest_status(me: Sibling, siblings: Iterable[Sibling]) -> Choice:
+def newest_status(me: Sibling, siblings: Iterable[Sibling], now: datetime) -> Choice:
     """GitHub statuses: a newer one for the same key that is due or already sent makes mine moot; an older
-    one in flight makes mine wait, so the newest state is always the last one GitHub receives."""
+    one in flight makes mine wait, so the newest state is always the last one GitHub receives; and one sent
+    less than STATUS_SPACING ago makes mine wait for the rest of the burst."""
     same = [s for s in siblings if s.id != me.id and s.key == me.key]
     newer = [s for s in same if s.order > me.order and s.status in (*ACTIVE, "succeeded")]
     if newer:
         return Choice(successor=max(newer, key=lambda s: s.order), reason=SUPERSEDED)
-    if any(s.leased and s.status in ACTIVE for s in same if s.order < me.order):
+    older = [s for s in same if s.order < me.order]
+    if any(s.leased and s.status in ACTIVE for s in older):
         return Choice(until=None, reason="waiting: an older status for the same commit is being sent")
+    recent = [s.sent_at for s in older if s.status == "succeeded" and s.sent_at is not None]
+    spaced = max(recent) + timedelta(seconds=STATUS_SPACING) if recent else None
+    if spaced is not None and spaced > now:
+        return Choice(until=spaced, reason=f"waiting: at most one status per commit and context "
+                                           f"every {STATUS_SPACING:g} s")
     return SEND
 
 

@@ -11,8 +11,6 @@ from typing import Any
 import integrations
 from integrations.base import Field, carries_credentials, split_url
 from relay.config import Settings
-from relay.delivery import breaker
-from relay.delivery.supersede import DEBOUNCE_KINDS
 from relay.errors import PayloadError
 from relay.intake.events import EVENT_NAMES
 from relay.models import TargetState, Webhook
@@ -28,6 +26,7 @@ MAX_IN_FLIGHT = 1000
 MAX_TIMEOUT = 120  # seconds, for either timeout; leases and RQ's job timeout are sized to outlast it
 MAX_RATE = 1000.0  # sends per second
 MAX_DEBOUNCE = 3600  # seconds
+DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
 MAX_TEXT = 10_000
 # RFC 9110 field names: a token. Anything else is refused at save time rather than failing every send.
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -317,7 +316,7 @@ def to_json(webhook: Webhook, base_url: str, target: TargetState | None = None) 
         doc["rateLimit"] = webhook.rate_limit
     if webhook.debounce:
         doc["debounce"] = webhook.debounce
-    doc.update(breaker.to_json(target))
+    doc.update(target_json(target))
     doc["_links"] = {
         "self": {"title": webhook.description or webhook.uuid, "href": href},
         "pb:execute": {"title": "Test the execution of the webhook", "href": f"{href}/execute"},
@@ -326,6 +325,16 @@ def to_json(webhook: Webhook, base_url: str, target: TargetState | None = None) 
         "pb:webhooks": {"title": "All webhooks", "href": f"{base_url}/webhooks"},
     }
     return doc
+
+
+def target_json(state: TargetState | None) -> dict[str, Any]:
+    """`state` and, when the circuit breaker paused the webhook, `paused` (the shared contract of the UI and API)."""
+    if state is None or state.paused_since is None:
+        return {"state": "active"}
+    return {"state": "paused", "paused": {
+        "reason": f"{state.failures} consecutive failures; last: {state.reason or 'unknown'}",
+        "since": state.paused_since.isoformat(timespec="seconds"),
+        "nextProbeAt": state.next_probe_at.isoformat(timespec="seconds") if state.next_probe_at else None}}
 
 
 def listing(hooks: list[Webhook], base_url: str, targets: dict[str, TargetState] | None = None) -> dict[str, Any]:
@@ -344,3 +353,11 @@ def listing(hooks: list[Webhook], base_url: str, targets: dict[str, TargetState]
 def apply(webhook: Webhook, values: Mapping[str, Any]) -> None:
     for key, value in values.items():
         setattr(webhook, key, value)
+
+
+def audit_json(hook: Webhook) -> dict:
+    """The webhook as the API shows it (secret fields masked), without links and timestamps."""
+    doc = to_json(hook, "")
+    for key in ("_links", "createdAt", "updatedAt"):
+        doc.pop(key, None)
+    return doc

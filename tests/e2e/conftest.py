@@ -39,11 +39,16 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
 
 
 class Sink:
-    """A threaded HTTP server that records every request; `behaviour(n, request)` picks (status, delay)."""
+    """A threaded HTTP server that records every request; `behaviour(n, request)` picks (status, delay).
+
+    It counts requests in flight (overall and per path) and keeps the most seen at once: `most[""]`, `most[path]`.
+    """
 
     def __init__(self, port: int = 0):
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        self.now: dict[str, int] = {}
+        self.most: dict[str, int] = {}
         self.behaviour = lambda n, req: (200, 0)
         sink = self
 
@@ -56,12 +61,22 @@ class Sink:
                 if len(body) < length:  # the sender died mid-request (a killed worker): nothing arrived
                     self.close_connection = True
                     return
-                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode()}
+                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode(), "at": time.time()}
                 with sink.lock:
                     sink.requests.append(req)
                     n = len(sink.requests)
                 status, delay = sink.behaviour(n, req)
-                time.sleep(delay)
+                keys = ("", self.path.split("?", 1)[0])
+                with sink.lock:
+                    for key in keys:
+                        sink.now[key] = sink.now.get(key, 0) + 1
+                        sink.most[key] = max(sink.most.get(key, 0), sink.now[key])
+                try:
+                    time.sleep(delay)
+                finally:
+                    with sink.lock:
+                        for key in keys:
+                            sink.now[key] -= 1
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -6,7 +6,7 @@ import secrets
 
 from redis.exceptions import RedisError
 
-from relay.web.api import runtime
+from relay.web.requests import runtime
 from relay.web.ui import access
 
 TTL = 300  # seconds between the post and the page that shows the value

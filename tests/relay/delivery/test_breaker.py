@@ -13,6 +13,17 @@ def failing_target(httpserver, relay, status=500):
     return relay.hook({"request": {"method": "POST", "url": httpserver.url_for("/hook")}})
 
 
+def paused_then_back(httpserver, relay, events: int) -> dict:
+    """`events` deliveries to a target that fails until it has paused, and answers 200 from then on."""
+    hook = failing_target(httpserver, relay)
+    for _ in range(events):
+        relay.event()
+    relay.drain()
+    httpserver.clear()
+    httpserver.expect_request("/hook").respond_with_data("back")
+    return hook
+
+
 def test_five_failures_pause_the_target_and_later_deliveries_wait_without_spending_attempts(relay, httpserver):
     hook = failing_target(httpserver, relay)
     for _ in range(7):
@@ -36,12 +47,7 @@ def test_five_failures_pause_the_target_and_later_deliveries_wait_without_spendi
 
 
 def test_a_successful_probe_resumes_and_releases_what_waited(relay, httpserver):
-    hook = failing_target(httpserver, relay)
-    for _ in range(7):
-        relay.event()
-    relay.drain()
-    httpserver.clear()
-    httpserver.expect_request("/hook").respond_with_data("back")
+    hook = paused_then_back(httpserver, relay, 7)
     relay.all_due()
     first = relay.deliveries(hook)[0]
     assert run_delivery(relay.runtime, first["id"]) == DEFERRED  # cool-down not over yet: no probe
@@ -87,12 +93,7 @@ def test_4xx_answers_do_not_pause(relay, httpserver):
 
 
 def test_resume_by_hand_is_audited_and_sends_what_waited(relay, httpserver):
-    hook = failing_target(httpserver, relay)
-    for _ in range(6):
-        relay.event()
-    relay.drain()
-    httpserver.clear()
-    httpserver.expect_request("/hook").respond_with_data("back")
+    hook = paused_then_back(httpserver, relay, 6)
     assert relay.api.as_role("read").post(f"/webhooks/{hook['uuid']}/resume").status_code == 403
     resumed = relay.api.as_role("write").post(f"/webhooks/{hook['uuid']}/resume")
     assert resumed.status_code == 200 and resumed.json["state"] == "active" and "paused" not in resumed.json

@@ -6,6 +6,7 @@ import pytest
 
 from relay.delivery import breaker, ratelimits, supersede
 from relay.delivery.supersede import Sibling
+from relay.intake.webhooks import target_json
 from relay.models import TargetState
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -51,8 +52,8 @@ def test_verdicts():
 
 
 def test_breaker_json_follows_the_shared_contract():
-    assert breaker.to_json(None) == {"state": "active"}
-    doc = breaker.to_json(TargetState(failures=5, paused_since=T0, next_probe_at=at(30), reason="timeout"))
+    assert target_json(None) == {"state": "active"}
+    doc = target_json(TargetState(failures=5, paused_since=T0, next_probe_at=at(30), reason="timeout"))
     assert doc == {"state": "paused", "paused": {"reason": "5 consecutive failures; last: timeout",
                                                  "since": "2026-12-01T03:00:00+00:00",
                                                  "nextProbeAt": "2026-12-01T03:00:30+00:00"}}
@@ -94,18 +95,27 @@ def sib(name: str, seconds: float, status: str = "pending", key="k", leased: boo
 
 
 def test_a_newer_due_or_sent_status_supersedes_and_the_newest_wins():
-    me = sib("a", 0)
-    choice = supersede.newest_status(me, [sib("b", 1), sib("c", 2, "retrying"), sib("d", 3, key="other")])
+    me, now = sib("a", 0), at(100)
+    choice = supersede.newest_status(me, [sib("b", 1), sib("c", 2, "retrying"), sib("d", 3, key="other")], now)
     assert choice.successor.id == "c" and choice.reason == supersede.SUPERSEDED
-    assert supersede.newest_status(me, [sib("b", 1, "succeeded")]).successor.id == "b"
-    assert supersede.newest_status(me, [sib("b", 1, "failed")]) is supersede.SEND  # a failed one replaced nothing
-    assert supersede.newest_status(me, [sib("z", -1)]) is supersede.SEND           # older ones never supersede
+    assert supersede.newest_status(me, [sib("b", 1, "succeeded")], now).successor.id == "b"
+    assert supersede.newest_status(me, [sib("b", 1, "failed")], now) is supersede.SEND  # a failed one replaced nothing
+    assert supersede.newest_status(me, [sib("z", -1)], now) is supersede.SEND  # older ones never supersede
 
 
 def test_an_older_status_in_flight_makes_the_newer_wait():
-    choice = supersede.newest_status(sib("b", 1), [sib("a", 0, leased=True)])
+    choice = supersede.newest_status(sib("b", 1), [sib("a", 0, leased=True)], at(100))
     assert choice.successor is None and choice.until is None and "being sent" in choice.reason
-    assert supersede.newest_status(sib("b", 1), [sib("a", 0, leased=False)]) is supersede.SEND
+    assert supersede.newest_status(sib("b", 1), [sib("a", 0, leased=False)], at(100)) is supersede.SEND
+
+
+def test_a_status_sent_a_moment_ago_spaces_the_next():
+    sent = Sibling("a", at(0), "succeeded", "k", sent_at=at(10))
+    choice = supersede.newest_status(sib("b", 5), [sent], at(11))
+    assert choice.until == at(10 + supersede.STATUS_SPACING) and "every 2 s" in choice.reason
+    assert supersede.newest_status(sib("b", 5), [sent], at(13)) is supersede.SEND
+    assert supersede.newest_status(sib("b", 5), [Sibling("a", at(0), "succeeded", "other", sent_at=at(10))],
+                                   at(11)) is supersede.SEND
 
 
 def test_debounce_waits_for_the_window_then_only_the_newest_goes():

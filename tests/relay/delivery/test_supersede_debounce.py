@@ -56,6 +56,11 @@ def test_an_old_status_is_never_sent_after_a_newer_one(relay, httpserver):
     relay.event("provider_verification_succeeded", consumerVersionNumber=SHA)
     relay.drain()
     old, new = relay.deliveries(hook)
+    assert new["status"] == "pending"
+    assert new["reason"] == "waiting: at most one status per commit and context every 2 s"
+    relay.sent_earlier()
+    relay.all_due()
+    assert run_delivery(relay.runtime, new["id"]) == "succeeded"
     replay = relay.api.post(f"/deliveries/{old['id']}/replay").json  # a replay of the old result
     relay.drain()
     assert relay.api.get(f"/deliveries/{replay['id']}").json["supersededBy"] == new["id"]

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from relay.errors import PayloadError
 from relay.models import Secret
 from relay.security import secrets as vaulted
-from relay.web.api import db, runtime
-from relay.web.ui import access, bp
+from relay.web.requests import db, runtime
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 
 
 def _page(status: int = 200, errors: dict | None = None, values: dict | None = None, in_use: str = ""):

@@ -6,16 +6,15 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 import integrations
-from relay.delivery import breaker
+from relay.delivery import breaker, policies, testsend
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
 from relay.intake.events import matches
-from relay.models import Delivery, Event, Secret, TargetState, Webhook
+from relay.models import Delivery, Event, Secret, TargetState, Webhook, utcnow
 from relay.templating import VARIABLES
-from relay.web.api import db, runtime
-from relay.web.api.webhooks import _audit_doc as audit_doc
-from relay.web.api.webhooks import execute_once, pacticipants, resume_target
-from relay.web.ui import access, bp, outcomes
+from relay.web.requests import db, runtime
+from relay.web.ui import access, outcomes
+from relay.web.ui.blueprint import bp
 from relay.web.ui.webhook_form import (
     EditorForm,
     event_choices,
@@ -78,7 +77,7 @@ def webhooks_list():
     session = db()
     hooks = list(session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid)))
     results = last_results(session, [h.uuid for h in hooks])
-    targets = {uuid: breaker.to_json(state) for uuid, state in breaker.states(session).items()}
+    targets = {u: webhooks.target_json(t) for u, t in breaker.states(session).items()}
     return render_template("webhooks.html", hooks=hooks, results=results, targets=targets,
                            shown=outcomes.list_rows(session, list(results.values())))
 
@@ -109,12 +108,12 @@ def test_choice(form) -> dict:
 def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
     session = db()
     extra.setdefault("picked", {"test_event": "", "test_consumer": "", "test_provider": ""})
-    target = breaker.to_json(session.get(TargetState, hook.uuid) if hook else None)
+    target = webhooks.target_json(session.get(TargetState, hook.uuid) if hook else None)
     return render_template(
         "webhook_edit.html", form=form, hook=hook, events=event_choices(), kinds=integrations.REGISTRY,
         variables=[(name, VARIABLE_HELP.get(name, "")) for name in VARIABLES], secrets=_secret_names(session),
         presets=presets.PRESETS, test_events=latest_events(session, hook), samples=event_choices(),
-        seen=sorted(pacticipants(session), key=str.lower), target=target, **extra), status
+        seen=sorted(testsend.pacticipants(session), key=str.lower), target=target, **extra), status
 
 
 def _preset_form(name: str):
@@ -154,6 +153,7 @@ def webhook_edit(uuid: str):
         switched = from_doc({}, kind)
         switched.description, switched.parties, switched.events, switched.enabled = \
             form.description, form.parties, form.events, form.enabled
+        switched.rate_limit, switched.debounce = form.rate_limit, form.debounce
         return _editor(switched, hook)
     return _editor(from_webhook(hook), hook)
 
@@ -186,7 +186,7 @@ def webhook_save(uuid: str | None = None):
         session.add(hook)
     webhooks.apply(hook, values)
     session.flush()
-    access.audit("webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=audit_doc(hook))
+    access.audit("webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=webhooks.audit_json(hook))
     session.commit()
     if validator.new_signing_secret:
         # Shown on this one response only; only its ciphertext is stored.
@@ -208,20 +208,13 @@ def webhook_test():
         probe = Webhook(uuid=hook.uuid if hook else "unsaved")
         webhooks.apply(probe, values)
         try:
-            result = execute_once(db(), runtime(), probe, test_choice(request.form))  # audited as webhook.executed
+            result = testsend.execute_once(db(), runtime(), probe, test_choice(request.form))  # audited there
         except PayloadError as exc:
             place_errors(form, exc.errors)
     if request.headers.get("X-Requested-With") == "fetch":
         return render_template("_test_result.html", result=result, form=form), 200 if result else 400
     picked = {k: request.form.get(k, "") for k in ("test_event", "test_consumer", "test_provider")}
     return _editor(form, hook, 200 if result else 400, test_result=result, result=result, picked=picked)
-
-
-@bp.post("/webhooks/<uuid>/resume")
-@access.login_required("write")
-def webhook_resume(uuid: str):
-    resume_target(db(), runtime(), _get(uuid))  # audited there as webhook.resumed
-    return redirect(url_for("ui.webhook_edit", uuid=uuid, resumed=1))
 
 
 @bp.post("/webhooks/<uuid>/delete")
@@ -233,3 +226,15 @@ def webhook_delete(uuid: str):
     access.audit("webhook.deleted", uuid=hook.uuid, description=hook.description)
     session.commit()
     return redirect(url_for("ui.webhooks_list", deleted=hook.description or uuid))
+
+
+@bp.post("/webhooks/<uuid>/resume")
+@access.login_required("write")
+def webhook_resume(uuid: str):
+    session = db()
+    hook = _get(uuid)
+    was_paused, released = policies.resume(session, hook.uuid, utcnow())
+    access.audit("webhook.resumed", uuid=hook.uuid, wasPaused=was_paused, released=len(released))
+    session.commit()
+    policies.enqueue_released(runtime(), released)
+    return redirect(url_for("ui.webhook_edit", uuid=hook.uuid, resumed=1))
