@@ -10,6 +10,8 @@ from tests.e2e.test_browser import EVENTS, event_for, post_event  # importing it
 
 pytestmark = pytest.mark.e2e
 PHONE = {"width": 390, "height": 844}
+PHONE_SHOTS = {"/": "dashboard", "/network": "network", "/pair?consumer=Web+App&provider=Orders+API": "pair",
+               "/deliveries": "deliveries", "/audit": "audit"}
 # Elements sticking out of the viewport, and boxes that scroll sideways (code blocks may wrap, never scroll).
 OVERFLOW = """() => ({
   width: document.documentElement.scrollWidth,
@@ -59,6 +61,8 @@ def test_no_page_is_wider_than_a_phone(phone, shots):
         page.goto(f"{relay.url}/ui{path}")
         page.wait_for_load_state("load")
         found = page.evaluate(OVERFLOW)
+        if path in PHONE_SHOTS:
+            shots(page, f"phone-{PHONE_SHOTS[path]}")
         if found["width"] > PHONE["width"] or found["wide"] or found["scrolling"]:
             problems[path] = found
     assert not problems, "\n".join(f"{path}: {found}" for path, found in problems.items())
