@@ -1,4 +1,7 @@
-"""`python -m benchmarks [--quick] [--db sqlite|postgresql|both] [--scenario N]`: run, print the table, write JSON."""
+"""`python -m benchmarks [--quick] [--db sqlite|postgresql|both] [--scenario N] [--checkout NAME=PATH ...]`.
+
+Runs, prints the table, writes JSON. With `--checkout`, every scenario runs once per checkout (each with its own
+virtualenv in PATH/.venv), side by side in the same run: before and after a change, on the same machine load."""
 
 from __future__ import annotations
 
@@ -66,6 +69,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=_ints, help="load levels (connections) for scenarios 1 and 7, e.g. 1,4,16")
     p.add_argument("--rates", type=_ints, help="steady rates for scenario 3, e.g. 50,100,200")
     p.add_argument("--fanout", type=_ints, help="webhooks per event for scenario 4, e.g. 10,100,1000")
+    p.add_argument("--checkout", action="append", default=[], metavar="NAME=PATH",
+                   help="run the relay of another checkout too (repeatable), e.g. before=/work/wt/before")
     p.add_argument("--out", type=Path, help="JSON file to write (default benchmarks/results/<time>.json)")
     return p.parse_args(argv)
 
@@ -86,18 +91,23 @@ def main(argv: list[str] | None = None) -> dict:
                   args.web_workers, args.threads)
     from benchmarks.stack import database
 
+    checkouts = [tuple(c.split("=", 1)) for c in args.checkout] or [("", str(bench.root))]
     started = time.monotonic()
     try:
         for number in scenarios:
             for db in dbs:
-                print(f"scenario {number} ({SCENARIOS[number].__name__}) on {db} ...", file=sys.stderr, flush=True)
-                try:
-                    with database(db, run_dir, args.pg_admin_url, f"s{number}") as url:
-                        SCENARIOS[number](bench, db, url)
-                except Exception as exc:  # report it in the table and go on with the next scenario
-                    traceback.print_exc()
-                    bench.add(Row(number, SCENARIOS[number].__name__, db, "", "ERROR", "", None,
-                                  notes=f"{type(exc).__name__}: {exc}"[:300]))
+                for name, root in checkouts:
+                    label = f"{db}/{name}" if name else db
+                    bench.root = Path(root).resolve()
+                    print(f"scenario {number} ({SCENARIOS[number].__name__}) on {label} ...", file=sys.stderr,
+                          flush=True)
+                    try:
+                        with database(db, run_dir, args.pg_admin_url, f"s{number}") as url:
+                            SCENARIOS[number](bench, label, url)
+                    except Exception as exc:  # report it in the table and go on with the next scenario
+                        traceback.print_exc()
+                        bench.add(Row(number, SCENARIOS[number].__name__, label, "", "ERROR", "", None,
+                                      notes=f"{type(exc).__name__}: {exc}"[:300]))
     finally:
         bench.close()
     rows = sorted(bench.rows, key=lambda r: (r.scenario, r.db))
@@ -106,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         "at": stamp, "seconds": round(time.monotonic() - started, 1), "machine": machine(),
         "sizes": bench.sizes.__dict__, "web": {"workers": args.web_workers, "threads": args.threads,
                                                "class": "gthread"},
-        "rows": [r.to_dict() for r in rows], "memory": bench.memory,
+        "rows": [r.to_dict() for r in rows], "memory": bench.memory, "checkouts": dict(checkouts),
     }
     out = args.out or RESULTS / f"{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

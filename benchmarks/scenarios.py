@@ -36,6 +36,10 @@ class Sizes:
     fanout: tuple[int, ...] = (10, 100, 1000)
     storm_seconds: float = 60.0
     storm_rate: int = 50
+    slow_fanout: int = 1000
+    dead_pending: int = 500
+    healthy_seconds: float = 10.0
+    in_flight: int = 500
 
     @classmethod
     def make(cls, quick: bool, scale: float) -> Sizes:
@@ -47,6 +51,10 @@ class Sizes:
             s.latency_seconds = max(0.5, s.latency_seconds * scale)
             s.fanout = tuple(max(2, int(n * scale)) for n in s.fanout)
             s.storm_seconds = max(1.0, s.storm_seconds * scale)
+            s.slow_fanout = max(10, int(s.slow_fanout * scale))
+            s.dead_pending = max(10, int(s.dead_pending * scale))
+            s.healthy_seconds = max(1.0, s.healthy_seconds * scale)
+            s.in_flight = max(10, int(s.in_flight * scale))
         return s
 
 
@@ -86,6 +94,7 @@ class Bench:
     bare_cache: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    root: Path = stack.ROOT  # the checkout whose relay runs (`--checkout`)
 
     def __post_init__(self) -> None:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -102,7 +111,7 @@ class Bench:
     def relay(self, db: str, url: str, **env) -> stack.Relay:
         stack.flush_redis(self.redis_url)
         relay = stack.Relay(self.procs, self.run_dir / f"data-{db}", url, self.redis_url, self.web_workers,
-                            self.threads, {k: str(v) for k, v in env.items()})
+                            self.threads, {k: str(v) for k, v in env.items()}, root=self.root)
         relay.prepare()
         return relay
 
@@ -125,13 +134,23 @@ class Bench:
         return {"port": port, "method": "POST", "path": "/events", "headers": headers, "body": json.dumps(EVENT),
                 "run": run, "expect": [202]}
 
-    def hook(self, index: int = 0) -> dict:
-        return {"description": f"bench {index}", "events": [{"name": "contract_published"}],
+    def hook(self, index: int = 0, prefix: str = "", consumer: str | None = None) -> dict:
+        """A webhook to the sink; `prefix` picks its behaviour there (`/slow/250`, `/dead`)."""
+        hook = {"description": f"bench {index}", "events": [{"name": "contract_published"}],
                 "request": {"method": "POST",
-                            "url": f"{self.sink.base}/hook/{index}?v=${{pactbroker.consumerVersionNumber}}",
+                            "url": f"{self.sink.base}{prefix}/hook/{index}?v=${{pactbroker.consumerVersionNumber}}",
                             "headers": {"Content-Type": "application/json"},
                             "body": {"event": "${pactbroker.eventName}", "consumer": "${pactbroker.consumerName}",
                                      "version": "${pactbroker.consumerVersionNumber}"}}}
+        if consumer:
+            hook["consumer"] = {"name": consumer}
+        return hook
+
+    def hooks(self, relay: stack.Relay, indexes, **kwargs) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: relay.api("POST", "/webhooks", self.hook(i, **kwargs)), indexes))
 
     def bare_web(self):
         port = stack.free_port()
@@ -443,4 +462,100 @@ def badges(bench: Bench, db: str, url: str) -> None:
     relay.stop()
 
 
-SCENARIOS = {1: intake, 2: delivery, 3: latency, 4: fanout, 5: retry_storm, 6: memory, 7: badges}
+# 8.-10. The delivery engine (issue 13): slow targets, a dead target beside a healthy one, sends in flight ------
+
+def slow_fanout(bench: Bench, db: str, url: str, workers: int = 2) -> None:
+    """One event to N webhooks on one host that answers each request after 250 ms."""
+    s = bench.sizes
+    relay = bench.relay(db, url)
+    relay.start_web()
+    bench.hooks(relay, range(s.slow_fanout), prefix="/slow/250")
+    relay.start_workers(workers)
+    bench.sink.control("reset")
+    result = bench.load({**bench.events_spec(relay.port, relay.token, "sf"), "rate": 1, "count": 1,
+                         "connections": 1})
+    responded = result["responses"]["sf-0"]
+    stats = bench.sink.wait_for(s.slow_fanout, timeout=240)
+    arrivals = sorted(t for t, _, status in bench.sink.arrivals(bench.run_dir / "arrivals.json") if status < 300)
+    relay.stop()
+    all_in = arrivals[-1] - responded if len(arrivals) >= s.slow_fanout else None
+    goal = s.slow_fanout >= 1000
+    bench.add(Row(8, "slow fan-out", db, f"{s.slow_fanout} webhooks, 250 ms target, W={workers}",
+                  "all arrived after intake response", "s", round(all_in, 2) if all_in is not None else None,
+                  None, "≤ 5 s at 1000", (all_in is not None and all_in <= 5) if goal else None,
+                  f"{stats['ok']}/{s.slow_fanout} arrived (waited ≤ 240 s); half arrived after "
+                  f"{arrivals[len(arrivals) // 2] - responded if arrivals else 0:.2f} s; at most "
+                  f"{stats['max_inflight']} requests in flight at the sink; intake {result['latency_ms']['max']} ms"))
+
+
+def dead_target(bench: Bench, db: str, url: str, workers: int = 2) -> None:
+    """A target that never answers holds N pending deliveries; how soon do a healthy target's deliveries go out?"""
+    s = bench.sizes
+    relay = bench.relay(db, url)
+    relay.start_web()
+    relay.api("POST", "/webhooks", bench.hook(0, prefix="/dead", consumer="Dead Consumer"))
+    relay.api("POST", "/webhooks", bench.hook(1, consumer=EVENT["consumerName"]))
+    relay.start_workers(workers)
+    bench.sink.control("reset")
+    dead = {**bench.events_spec(relay.port, relay.token, "dead"),
+            "body": json.dumps({**EVENT, "consumerName": "Dead Consumer"})}
+    bench.load({**dead, "rate": 250, "count": s.dead_pending, "connections": 8})
+    time.sleep(1.0)
+    rate = 20
+    count = int(rate * s.healthy_seconds)
+    result = bench.load({**bench.events_spec(relay.port, relay.token, "ok"), "rate": rate, "count": count,
+                         "connections": 4})
+    wait, deadline = 30.0, time.monotonic() + 30.0
+    while True:
+        arrivals = {target.rsplit("v=", 1)[-1]: t for t, target, status in
+                    bench.sink.arrivals(bench.run_dir / "arrivals.json") if status < 300 and "/hook/1" in target}
+        if len(arrivals) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    stats = bench.sink.stats()
+    relay.stop()
+    lat = [max(0.0, arrivals[k] - t) * 1000 for k, t in result["responses"].items() if k in arrivals]
+    p = percentiles(lat)
+    complete = p["n"] == count
+    bench.add(Row(9, "dead target", db, f"{s.dead_pending} pending at a dead target, {rate} ev/s healthy",
+                  "healthy intake response → sink p99", "ms", p["p99"] if complete else None, None,
+                  "p99 ≤ 200 ms", complete and (p["p99"] or 1e9) <= 200,
+                  f"{p['n']}/{count} healthy arrived within {wait:.0f} s after the last; p50 {p['p50']}, "
+                  f"max {p['max']} ms; at most {stats['max_inflight_per_target']} requests in flight at one "
+                  f"target (the dead one), {stats['max_inflight']} overall"))
+
+
+def in_flight(bench: Bench, db: str, url: str) -> None:
+    """One worker allowed N sends in flight, N webhooks at a target answering after 5 s: its memory then."""
+    s = bench.sizes
+    relay = bench.relay(db, url, RELAY_SEND_CONCURRENCY=s.in_flight, RELAY_HOST_CONCURRENCY=s.in_flight)
+    relay.start_web()
+    bench.hooks(relay, range(s.in_flight), prefix="/slow/5000")
+    relay.start_workers(1)
+    time.sleep(1.0)
+    idle = stack.memory(relay.workers[0].pid)
+    bench.sink.control("reset")
+    bench.load({**bench.events_spec(relay.port, relay.token, "m"), "rate": 1, "count": 1, "connections": 1})
+    deadline = time.monotonic() + 4.5
+    most = 0
+    while time.monotonic() < deadline:
+        most = max(most, bench.sink.stats()["inflight"])
+        time.sleep(0.05)
+    busy = stack.memory(relay.workers[0].pid)
+    relay.stop()
+    bench.add(Row(10, "memory in flight", db, "1 worker, idle", "RSS", "MB", idle["rss_mb"], None,
+                  "≤ 80 MB", idle["rss_mb"] <= 80))
+    bench.add(Row(10, "memory in flight", db, f"1 worker, {s.in_flight} sends allowed in flight",
+                  "peak RSS", "MB", busy["peak_mb"], None, f"≤ 150 MB with {s.in_flight} in flight",
+                  most >= s.in_flight and busy["peak_mb"] <= 150,
+                  f"{most} requests were in flight at the sink at once (measured 4.5 s after the event)"))
+
+
+def _statuses(bench: Bench, db: str, url: str) -> None:
+    from benchmarks.statuses import statuses  # its own module: it brings a GitHub stand-in
+
+    statuses(bench, db, url)
+
+
+SCENARIOS = {1: intake, 2: delivery, 3: latency, 4: fanout, 5: retry_storm, 6: memory, 7: badges,
+             8: slow_fanout, 9: dead_target, 10: in_flight, 11: _statuses}

@@ -1,4 +1,8 @@
-"""The loopback sink: a tiny asyncio HTTP server that counts requests and records when each target arrived."""
+"""The loopback sink: a tiny asyncio HTTP server that counts requests and records when each target arrived.
+
+A path starting `/slow/<ms>/` is answered after that many milliseconds; one starting `/dead/` is never answered
+(the connection stays open, as with a hung server). The sink counts requests in flight, overall and per target
+path, so a benchmark can see the relay's concurrency and its per-target limit from the receiving side."""
 
 from __future__ import annotations
 
@@ -21,6 +25,20 @@ class State:
         self.arrivals: list[tuple[float, str, int]] = []  # (monotonic time, request target, status answered)
         self.fail_ratio = fail_ratio
         self.random = random.Random(seed)
+        self.inflight: dict[str, int] = {}
+        self.total_inflight = 0
+        self.max_inflight = 0
+        self.max_per_target: dict[str, int] = {}
+
+    def started(self, path: str) -> None:
+        self.inflight[path] = self.inflight.get(path, 0) + 1
+        self.total_inflight += 1
+        self.max_inflight = max(self.max_inflight, self.total_inflight)
+        self.max_per_target[path] = max(self.max_per_target.get(path, 0), self.inflight[path])
+
+    def finished(self, path: str) -> None:
+        self.inflight[path] -= 1
+        self.total_inflight -= 1
 
     def answer(self, target: str) -> int:
         status = 503 if self.fail_ratio and self.random.random() < self.fail_ratio else 200
@@ -40,7 +58,9 @@ class State:
                 json.dump(self.arrivals, fh)
         ok = sum(1 for a in self.arrivals if a[2] < 300)
         return json.dumps({"count": len(self.arrivals), "ok": ok, "failed": len(self.arrivals) - ok,
-                           "last": self.arrivals[-1][0] if self.arrivals else None}).encode()
+                           "last": self.arrivals[-1][0] if self.arrivals else None,
+                           "inflight": self.total_inflight, "max_inflight": self.max_inflight,
+                           "max_inflight_per_target": max(self.max_per_target.values(), default=0)}).encode()
 
 
 RESPONSES = {
@@ -56,6 +76,12 @@ class SinkProtocol(asyncio.Protocol):
         self.state = state
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
+        self.hung: list[str] = []
+
+    def connection_lost(self, exc) -> None:
+        for path in self.hung:  # the client gave up on a dead target
+            self.state.finished(path)
+        self.hung = []
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -81,7 +107,28 @@ class SinkProtocol(asyncio.Protocol):
                 self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                                      + str(len(body)).encode() + b"\r\n\r\n" + body)
             else:
-                self.transport.write(RESPONSES[self.state.answer(target)])
+                self.respond(target)
+
+    def respond(self, target: str) -> None:
+        status = self.state.answer(target)
+        path = target.split("?", 1)[0]
+        parts = path.split("/")
+        if parts[1:2] == ["dead"]:
+            self.state.started(path)  # never answered: a hung target, until the client gives up
+            self.hung.append(path)
+            return
+        delay = int(parts[2]) / 1000 if parts[1:2] == ["slow"] and len(parts) > 2 and parts[2].isdigit() else 0
+        if not delay:
+            self.transport.write(RESPONSES[status])
+            return
+        self.state.started(path)
+
+        def done() -> None:
+            self.state.finished(path)
+            if not self.transport.is_closing():
+                self.transport.write(RESPONSES[status])
+
+        asyncio.get_running_loop().call_later(delay, done)
 
 
 async def serve(port: int, ready_file: str | None) -> None:

@@ -28,15 +28,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def child_env(extra: dict[str, str] | None = None, root: Path = ROOT) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
     # The checkout under test wins over any installed copy of the relay.
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     env.update(extra or {})
     return env
 
 
-def pact_relay() -> list[str]:
+def pact_relay(root: Path = ROOT) -> list[str]:
+    """The relay's command; another checkout (`--checkout`) runs from its own virtualenv."""
+    if root != ROOT:
+        return [str(root / ".venv" / "bin" / "pact-relay")]
     script = Path(sys.executable).parent / "pact-relay"
     return [str(script)] if script.exists() else [sys.executable, "-m", "relay.ops.cli"]
 
@@ -74,9 +77,9 @@ class Processes:
         self.logs = logs
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def start(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         log.close()
         self.procs.append(proc)
@@ -178,10 +181,11 @@ class Relay:
     web: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
     token: str = ""
+    root: Path = ROOT
 
     @property
     def env(self) -> dict[str, str]:
-        return child_env({
+        return child_env(root=self.root, extra={
             "RELAY_DATA_DIR": str(self.data_dir), "RELAY_DATABASE_URL": self.database_url,
             "RELAY_REDIS_URL": self.redis_url, "RELAY_SECRET_KEY": "bench-secret-key",
             "RELAY_ENCRYPTION_KEYS": ENCRYPTION_KEY, "RELAY_ALLOW_PRIVATE_NETWORKS": "true",
@@ -194,21 +198,23 @@ class Relay:
     def prepare(self) -> None:
         """Migrate and create the admin token with the CLI, as an operator would."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run([*pact_relay(), "db", "upgrade"], env=self.env, cwd=ROOT, check=True, capture_output=True)
-        out = subprocess.run([*pact_relay(), "tokens", "create", "--name", "bench", "--role", "admin"],
-                             env=self.env, cwd=ROOT, check=True, capture_output=True, text=True)
+        subprocess.run([*pact_relay(self.root), "db", "upgrade"], env=self.env, cwd=self.root, check=True,
+                       capture_output=True)
+        out = subprocess.run([*pact_relay(self.root), "tokens", "create", "--name", "bench", "--role", "admin"],
+                             env=self.env, cwd=self.root, check=True, capture_output=True, text=True)
         self.token = out.stdout.strip().splitlines()[-1]
 
     def start_web(self) -> None:
         self.port = free_port()
-        self.web = self.procs.start("relay-web", [*pact_relay(), "web", "--port", str(self.port), "--web-workers",
-                                                  str(self.web_workers), "--threads", str(self.threads)], self.env)
+        self.web = self.procs.start("relay-web", [*pact_relay(self.root), "web", "--port", str(self.port),
+                                                  "--web-workers", str(self.web_workers), "--threads",
+                                                  str(self.threads)], self.env, self.root)
         wait_http(f"{self.base}/healthz", proc=self.web)
 
     def start_workers(self, count: int) -> None:
         for _i in range(count):
             self.workers.append(self.procs.start(f"relay-worker-{len(self.workers) + 1}",
-                                                 [*pact_relay(), "worker"], self.env))
+                                                 [*pact_relay(self.root), "worker"], self.env, self.root))
         wait_workers(self.redis_url, len(self.workers), self.workers)
 
     def stop_workers(self) -> None:

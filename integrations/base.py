@@ -91,11 +91,13 @@ class Response:
 
 @dataclass
 class Result:
-    """A successful send: the requests made and the responses received (several for some targets)."""
+    """A send that did not fail: the requests made and the responses received (several for some targets).
+    `skipped` holds the reason when the integration chose to send nothing for this event."""
 
     requests: list[Request]
     response: Response | None
     note: str = ""
+    skipped: str = ""  # the integration chose not to send, and why; nothing was sent
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,10 @@ class Integration:
     def send(self, built: Any, ctx: Context) -> Result:
         """Perform the request(s); raise RetryableDeliveryError / PermanentDeliveryError on failure."""
         raise NotImplementedError
+
+    def supersede_key(self, config: Mapping[str, Any], render: Render) -> Any:
+        """What a newer send of the same webhook makes moot (GitHub: repository, commit and context); None: nothing."""
+        return None
 
     def describe(self, built: Any) -> list[Request]:
         """The requests `built` stands for, for the attempt log when sending fails before any response."""

@@ -136,10 +136,18 @@ class GitHubStatus(Integration):
             errors["base_url"] = [url_problem(config["base_url"])]
         return errors
 
+    def _value(self, config: Mapping[str, Any], render: Render, name: str, location: str = "text") -> str:
+        template = config.get(name) or self.fields[name].default or ""
+        return render(str(template), location).strip()
+
+    def supersede_key(self, config: Mapping[str, Any], render: Render) -> tuple:
+        shas = sorted({s.strip() for s in self._value(config, render, "sha").split(",") if s.strip()})
+        return (self._value(config, render, "base_url").rstrip("/"), self._value(config, render, "repository"),
+                tuple(shas), self._value(config, render, "context"))
+
     def build(self, config: Mapping[str, Any], render: Render, variables: Mapping[str, str]) -> CommitStatus:
         def value(name: str, location: str = "text") -> str:
-            template = config.get(name) or self.fields[name].default or ""
-            return render(str(template), location).strip()
+            return self._value(config, render, name, location)
 
         state = state_for(variables)
         repository = value("repository")

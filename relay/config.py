@@ -38,12 +38,19 @@ class Settings:
     allowed_methods: tuple[str, ...] = ("POST", "PUT", "PATCH", "GET", "DELETE")
     private_badges: bool = False
     lease_seconds: float = 60.0
-    sweep_interval: float = 5.0
-    sweep_grace: float = 10.0
+    # Every worker looks for due work this often (retries, deferred and lost deliveries), one pass per interval
+    # across the fleet; a fresh delivery gets sweep_grace to be queued by intake before the sweeper queues it.
+    sweep_interval: float = 1.0
+    sweep_grace: float = 2.0
+    send_concurrency: int = 64
+    target_concurrency: int = 8
+    host_concurrency: int = 64
+    # How long an admitted delivery may wait in a worker for a target or host slot before it is deferred.
+    slot_wait: float = 10.0
     queue_name: str = "deliveries"
     max_body_bytes: int = 256 * 1024
     log_level: str = "INFO"
-    log_format: str = "json"
+    log_format: str = "auto"  # auto: text when stderr is a terminal, JSON otherwise
     # Per token: at most rate_limit requests in each rate_window seconds (0 turns the limiter off).
     rate_limit: int = 6000
     rate_window: float = 60.0
@@ -56,6 +63,8 @@ class Settings:
     request_read_timeout: float = 30.0
     # Reverse proxies in front of the web process whose X-Forwarded-* headers are believed (0: none).
     trusted_proxies: int = 0
+    # Consecutive failures (connection errors, timeouts, 5xx) that pause a target (the circuit breaker).
+    breaker_failures: int = 5
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -79,11 +88,14 @@ class Settings:
             or ("POST", "PUT", "PATCH", "GET", "DELETE"),
             private_badges=_bool(env, "RELAY_PRIVATE_BADGES"),
             lease_seconds=_number(env, "RELAY_LEASE_SECONDS", 60.0),
-            sweep_interval=_number(env, "RELAY_SWEEP_INTERVAL", 5.0),
-            sweep_grace=_number(env, "RELAY_SWEEP_GRACE", 10.0),
+            sweep_interval=_number(env, "RELAY_SWEEP_INTERVAL", 1.0),
+            sweep_grace=_number(env, "RELAY_SWEEP_GRACE", 2.0),
+            send_concurrency=_whole(env, "RELAY_SEND_CONCURRENCY", 64),
+            target_concurrency=_whole(env, "RELAY_TARGET_CONCURRENCY", 8),
+            host_concurrency=_whole(env, "RELAY_HOST_CONCURRENCY", 64),
             queue_name=env.get("RELAY_QUEUE") or "deliveries",
             log_level=(env.get("RELAY_LOG_LEVEL") or "INFO").upper(),
-            log_format=_choice(env, "RELAY_LOG_FORMAT", ("json", "text"), "json"),
+            log_format=_choice(env, "RELAY_LOG_FORMAT", ("auto", "json", "text"), "auto"),
             rate_limit=_rate(env.get("RELAY_RATE_LIMIT"))[0],
             rate_window=_rate(env.get("RELAY_RATE_LIMIT"))[1],
             public_metrics=_bool(env, "RELAY_PUBLIC_METRICS"),
@@ -91,6 +103,7 @@ class Settings:
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
             request_read_timeout=_number(env, "RELAY_REQUEST_READ_TIMEOUT", 30.0),
             trusted_proxies=_count(env, "RELAY_TRUSTED_PROXIES"),
+            breaker_failures=_failures(env.get("RELAY_BREAKER_FAILURES")),
         )
         values.update(overrides)
         _check_database_url(values["database_url"])
@@ -173,10 +186,26 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _whole(env: Mapping[str, str], name: str, default: int, most: int = 10_000) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ConfigError(f"{name}: {raw!r} must be a whole number from 1 to {most}")
+    return int(raw)
+
+
 def _count(env: Mapping[str, str], name: str) -> int:
     raw = (env.get(name) or "0").strip()
     if not raw.isdigit() or int(raw) > 10:
         raise ConfigError(f"{name}: {raw!r} must be a whole number from 0 to 10 (the proxies in front of the relay)")
+    return int(raw)
+
+
+def _failures(raw: str | None) -> int:
+    raw = (raw or "5").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise ConfigError(f"RELAY_BREAKER_FAILURES: {raw[:40]!r} must be a whole number from 1 to 1000")
     return int(raw)
 
 

@@ -145,6 +145,10 @@ class Webhook(Base):
     signing_secret: Mapped[str | None] = mapped_column(Text)
     connect_timeout: Mapped[float | None] = mapped_column(Float)
     read_timeout: Mapped[float | None] = mapped_column(Float)
+    # Sends in flight to this webhook at once, fleet-wide; None: RELAY_TARGET_CONCURRENCY.
+    max_in_flight: Mapped[int | None] = mapped_column(Integer)
+    rate_limit: Mapped[float | None] = mapped_column(Float)  # sends per second, fleet-wide; None: no limit
+    debounce: Mapped[int | None] = mapped_column(Integer)  # seconds; CI triggers only
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -176,6 +180,7 @@ class Delivery(Base):
         Index("ix_deliveries_webhook", "webhook_uuid", "created_at"),
         Index("ix_deliveries_created", "created_at"),
         Index("ix_deliveries_event", "event_id"),
+        Index("ix_deliveries_replay_of", "replay_of"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -188,6 +193,10 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Why it was skipped or superseded, or why it is waiting (target paused, rate limited, debounced).
+    reason: Mapped[str | None] = mapped_column(Text)
+    superseded_by: Mapped[str | None] = mapped_column(String(36))
+    replay_of: Mapped[str | None] = mapped_column(String(36))  # the delivery this one replays
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -208,6 +217,21 @@ class Attempt(Base):
     request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class TargetState(Base):
+    """The circuit breaker of one webhook: consecutive failures and, when paused, the cool-down and probe."""
+
+    __tablename__ = "target_states"
+
+    webhook_uuid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused_since: Mapped[datetime | None]
+    next_probe_at: Mapped[datetime | None]
+    cooldown: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str | None] = mapped_column(Text)
+    probe_until: Mapped[datetime | None]  # the lease of the one probe in flight
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class PairStateRow(Base):

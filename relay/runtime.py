@@ -24,6 +24,7 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings.with_generated_keys()
         self._local = threading.local()
+        self.dispatcher = None  # a worker process's relay.delivery.dispatcher.Dispatcher, while it runs
         # The secret values this runtime's vault handled: the log filter and the audit log mask them.
         self.known_secrets = KnownSecrets()
         self._caches: dict[type, object] = {}

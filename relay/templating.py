@@ -17,6 +17,10 @@ VARIABLES = (
 KNOWN = frozenset(VARIABLES)
 PLACEHOLDER = re.compile(r"\$\{(pactbroker|user)\.([A-Za-z0-9_]+)\}")
 LOCATIONS = ("url", "header", "text", "json")
+# What may stand next to placeholders in a credential field that holds no credential itself: an HTTP
+# authentication scheme (`Bearer ${user.CIToken}`), separators and spaces.
+SCHEMES = r"bearer|basic|token|bot|digest|apikey|api-key|key|oauth|jwt|sso-key|ssws"
+REFERENCE_ONLY_REST = re.compile(rf"\s*(?:(?:{SCHEMES})\b)?[\s:]*", re.I)
 
 
 class MissingSecret(LookupError):
@@ -39,6 +43,13 @@ def references(value: Any) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list):
         for item in value:
             yield from references(item)
+
+
+def reference_only(value: Any) -> bool:
+    """True for a credential field that only names where its value comes from (`Bearer ${user.CIToken}`):
+    such a template is not secret and is shown; a literal credential in it would be sealed and masked."""
+    return (isinstance(value, str) and PLACEHOLDER.search(value) is not None
+            and REFERENCE_ONLY_REST.fullmatch(PLACEHOLDER.sub(" ", value)) is not None)
 
 
 def template_errors(value: Any, secret_names: set[str]) -> list[str]:

@@ -1,16 +1,18 @@
-"""Re-enqueues every delivery that is due but not queued: Redis flushed, worker killed, enqueue failed."""
+"""Queues every delivery that is due but not queued: retries, deferrals, Redis flushed, worker killed, enqueue failed.
+
+Every worker runs it each `sweep_interval`; a short Redis lock makes one pass per interval across the fleet, and
+whichever worker is alive takes the next one, so due work never waits on one host (RQ's scheduler lock did)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete
 
-from relay.delivery import queue
+from relay.delivery import leases, queue
 from relay.intake.events import DEDUP_WINDOW
-from relay.models import Delivery, IdempotencyKey, utcnow
+from relay.models import IdempotencyKey
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -19,29 +21,23 @@ LOCK = "pact-relay:sweeper"
 
 
 def sweep(runtime: Runtime) -> int:
-    """One pass; returns how many deliveries were put back on the queue."""
+    """One pass; returns how many deliveries were put on the queue. Due is decided on the database's clock."""
     settings = runtime.settings
-    now = utcnow()
     with runtime.sessions() as session:
-        due = session.execute(
-            select(Delivery.id, Delivery.attempts_made)
-            .where(Delivery.status.in_(("pending", "retrying")),
-                   Delivery.next_attempt_at <= now - timedelta(seconds=settings.sweep_grace),
-                   or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
-            .order_by(Delivery.next_attempt_at).limit(BATCH)
-        ).all()
+        due = leases.due(session, settings.sweep_grace, BATCH)
     if not due:
         return 0
     lost = queue.not_waiting(runtime.redis, settings.queue_name, due)
     if lost:
-        queue.enqueue(runtime.redis, settings.queue_name, lost, settings.lease_seconds)
-        log.info("sweeper re-enqueued %d due deliveries", len(lost))
+        queue.enqueue(runtime.redis, settings.queue_name, lost, leases.longest(settings))
+        log.info("sweeper queued %d due deliveries", len(lost))
     return len(lost)
 
 
 def prune(runtime: Runtime) -> None:
     with runtime.sessions.begin() as session:
-        session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - DEDUP_WINDOW))
+        cutoff = leases.db_now(session) - DEDUP_WINDOW
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
 
 
 def run_forever(runtime: Runtime, stop: threading.Event) -> None:

@@ -1,4 +1,4 @@
-"""Worker startup: an RQ worker with the scheduler, and the sweeper in a thread beside it."""
+"""Worker startup: an RQ worker feeding the dispatcher (many sends in flight), and the sweeper beside it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import logging
 from rq import SimpleWorker, get_current_job
 from rq.serializers import JSONSerializer
 
+from relay.delivery import leases
+from relay.delivery.dispatcher import Dispatcher
 from relay.runtime import Runtime
 from workers import sweeper
 
+log = logging.getLogger(__name__)
+# SIGTERM to exit: sends in flight get this long to finish (process managers wait 10 s before SIGKILL).
+SHUTDOWN_GRACE = 8.0
+
 
 class RelayWorker(SimpleWorker):
-    """An RQ worker that hands its Runtime to each job it runs, so no job reaches for a process global."""
+    """An RQ worker that hands its Runtime to each job it runs, so no job reaches for a process global; a stop
+    request (SIGTERM, SIGINT) also stops its dispatcher taking more."""
 
     def __init__(self, runtime: Runtime):
         super().__init__([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
@@ -22,6 +29,11 @@ class RelayWorker(SimpleWorker):
         job.runtime = self.runtime
         return super().perform_job(job, queue)
 
+    def handle_warm_shutdown_request(self) -> None:
+        super().handle_warm_shutdown_request()
+        if self.runtime.dispatcher is not None:
+            self.runtime.dispatcher.stopping.set()
+
 
 def job_runtime() -> Runtime:
     """The Runtime of the worker running the current job."""
@@ -29,13 +41,22 @@ def job_runtime() -> Runtime:
 
 
 def run(runtime: Runtime, burst: bool = False) -> None:
-    # SimpleWorker runs jobs in-process: no fork per delivery; every send is bounded by its own timeouts.
+    # SimpleWorker runs jobs in-process: no fork per delivery. A job only hands its ids to the dispatcher,
+    # whose threads send; RQ's scheduler is not used: retries are due times in the database (see sweeper).
+    with runtime.sessions.begin() as session:
+        orphans = leases.release_orphans(session)
+    if orphans:
+        log.info("gave back %d leases held by a worker of this host that is gone", orphans)
+    runtime.dispatcher = None if burst else Dispatcher(runtime).start()
     worker = RelayWorker(runtime)
     stop = sweeper.start(runtime)
     try:
         # RQ's own job lines repeat the relay's one line per attempt; keep only its warnings unless debugging.
         level = runtime.settings.log_level if runtime.settings.log_level == "DEBUG" else "WARNING"
-        worker.work(with_scheduler=True, burst=burst, logging_level=level, max_jobs=None)
+        worker.work(with_scheduler=False, burst=burst, logging_level=level, max_jobs=None)
     finally:
         stop.set()
-        logging.getLogger(__name__).info("worker stopped")
+        if runtime.dispatcher is not None:
+            runtime.dispatcher.stop(SHUTDOWN_GRACE)
+            runtime.dispatcher = None
+        log.info("worker stopped")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 import integrations
 from integrations.base import Context, DeliveryError, Request, Response
 from integrations.netguard import refusal
+from relay.delivery import ratelimits
 from relay.models import Secret, Webhook
 from relay.redact import Redactor
 from relay.runtime import Runtime
@@ -19,6 +20,7 @@ from relay.security.secrets import DecryptionError, is_sealed
 from relay.templating import MissingSecret, Renderer
 
 DEFAULT_TIMEOUT = (5.0, 15.0)
+INTERNAL = "internal error"
 
 
 @dataclass
@@ -33,6 +35,19 @@ class Outcome:
     duration_ms: float
     retry_after: float | None = None
     notes: list[str] = field(default_factory=list)
+    skipped: str = ""  # the integration chose not to send; the reason
+    held: float | None = None  # not sent: a rate limit on this credential and host holds for this many seconds
+    limit_key: str | None = None  # the credential and host a rate limit in the answer applies to
+    internal: bool = False  # a bug of ours, which says nothing about the target
+
+    @property
+    def status(self) -> int | None:
+        return (self.response or {}).get("status")
+
+    @property
+    def verdict(self) -> str:
+        """What this one attempt amounts to: succeeded, skipped or failed (a retryable failure included)."""
+        return "skipped" if self.skipped else "succeeded" if self.ok else "failed"
 
     def to_dict(self) -> dict[str, Any]:
         return {"request": self.request, "response": self.response, "error": self.error,
@@ -60,8 +75,11 @@ def secret_lookup(session: Session, runtime: Runtime) -> Callable[[str], str]:
 
 
 def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dict[str, str],
-            delivery_id: str) -> Outcome:
-    """Send once; never raises for a failed send — the Outcome says what happened, secrets redacted."""
+            delivery_id: str, holds: bool = False) -> Outcome:
+    """Send once; never raises for a failed send — the Outcome says what happened, secrets redacted.
+
+    With `holds`, a rate limit learnt from an earlier answer for the same credential and host stops the send
+    before it goes: the Outcome says `held` and nothing else."""
     integration = integrations.get(webhook.kind)
     renderer = Renderer(variables, secret_lookup(session, runtime))
     literal_secrets: list[str] = []
@@ -72,12 +90,18 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     error = None
     retryable = False
     retry_after = None
+    limit_key = None
     try:
         config = _unsealed(webhook.config, runtime, literal_secrets)
         signing_secret = runtime.vault.decrypt(webhook.signing_secret) if webhook.signing_secret else None
         if signing_secret:
             literal_secrets.append(signing_secret)
         built = integration.build(config, renderer, variables)
+        limit_key = _limit_key(runtime, integration, built, [*renderer.used, *literal_secrets])
+        held = ratelimits.held_for(runtime.redis, limit_key) if holds and limit_key else None
+        if held:
+            return Outcome(ok=False, retryable=True, request=None, response=None, error=None, duration_ms=0,
+                           held=held, limit_key=limit_key)
         timeout = (webhook.connect_timeout or DEFAULT_TIMEOUT[0], webhook.read_timeout or DEFAULT_TIMEOUT[1])
         ctx = Context(session=runtime.http_session(), check_url=runtime.guard.check_url, timeout=timeout,
                       delivery_id=delivery_id, extra={"signing_secret": signing_secret} if signing_secret else {})
@@ -99,7 +123,16 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         request=redactor.data(request.to_log()) if request else None,
         response=redactor.data(response.to_log()) if response else None,
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
-        notes=[redactor.text(n) for n in notes])
+        notes=[redactor.text(n) for n in notes], skipped=redactor.text(result.skipped) if result else "",
+        limit_key=limit_key, internal=bool(error and error.startswith(INTERNAL)))
+
+
+def _limit_key(runtime: Runtime, integration, built, credentials: list[str]) -> str | None:
+    """The credential and host this send counts against, for rate limits that hold the whole fleet back."""
+    planned = _described(integration, built)
+    if not planned:
+        return None
+    return ratelimits.limit_key(runtime.settings.secret_key, planned[0].url, credentials)
 
 
 def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:
@@ -112,7 +145,7 @@ def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:
     if isinstance(exc, (MissingSecret, DecryptionError)):
         return str(exc), False, None, None
     # a bug in an integration must not kill the worker; retry with the schedule
-    return f"internal error: {type(exc).__name__}: {exc}", True, None, None
+    return f"{INTERNAL}: {type(exc).__name__}: {exc}", True, None, None
 
 
 def _described(integration, built) -> list[Request]:

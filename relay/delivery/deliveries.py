@@ -11,7 +11,7 @@ from relay.errors import NotFound
 from relay.models import Delivery, new_id, utcnow
 from relay.pairs import store
 
-STATUSES = ("pending", "retrying", "succeeded", "failed")
+STATUSES = ("pending", "retrying", "succeeded", "failed", "skipped", "superseded")
 
 
 def to_json(delivery: Delivery, base_url: str) -> dict[str, Any]:
@@ -25,11 +25,16 @@ def to_json(delivery: Delivery, base_url: str) -> dict[str, Any]:
         "status": delivery.status,
         "createdAt": delivery.created_at.isoformat(),
         "nextAttemptAt": delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else None,
+        **({"reason": delivery.reason} if delivery.reason else {}),
+        **({"supersededBy": delivery.superseded_by} if delivery.superseded_by else {}),
+        **({"replayOf": delivery.replay_of} if delivery.replay_of else {}),
         "attempts": [{"number": a.number, "at": a.at.isoformat(), "duration_ms": a.duration_ms,
                       "request": a.request, "response": a.response, "error": a.error} for a in delivery.attempts],
         "_links": {"self": {"href": f"{base_url}/deliveries/{delivery.id}"},
                    "pb:replay": {"href": f"{base_url}/deliveries/{delivery.id}/replay"},
-                   "pb:webhook": {"href": f"{base_url}/webhooks/{delivery.webhook_uuid}"}},
+                   "pb:webhook": {"href": f"{base_url}/webhooks/{delivery.webhook_uuid}"},
+                   **({"pr:supersededBy": {"href": f"{base_url}/deliveries/{delivery.superseded_by}"}}
+                      if delivery.superseded_by else {})},
     }
 
 
@@ -55,7 +60,7 @@ def replay(session: Session, delivery_id: str) -> Delivery:
     original = get(session, delivery_id)
     now = utcnow()
     copy = Delivery(id=new_id(), webhook_uuid=original.webhook_uuid, event_id=original.event_id, status="pending",
-                    next_attempt_at=now, created_at=now, updated_at=now)
+                    next_attempt_at=now, created_at=now, updated_at=now, replay_of=original.id)
     session.add(copy)
     session.flush()
     store.note_delivery(session, original.event.consumer, original.event.provider, copy.id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
 
 from redis import Redis
 from rq import Queue
@@ -12,6 +11,7 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from relay.delivery.leases import longest
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,18 +40,11 @@ def enqueue(redis: Redis, name: str, deliveries: Iterable[tuple[str, int]], job_
     return len(jobs)
 
 
-def enqueue_later(redis: Redis, name: str, delivery_id: str, attempts_made: int, delay: float,
-                  job_timeout: float = 60) -> None:
-    queue(redis, name).enqueue_in(timedelta(seconds=delay), JOB, delivery_id,
-                                  job_id=job_id(delivery_id, attempts_made), job_timeout=int(job_timeout),
-                                  result_ttl=0, failure_ttl=3600)
-
-
 def enqueue_fresh(runtime: Runtime, delivery_ids: list[str]) -> None:
     """Queue fresh deliveries after their commit; if Redis is away the sweeper sends them later."""
     try:
         enqueue(runtime.redis, runtime.settings.queue_name, [(d, 0) for d in delivery_ids],
-                runtime.settings.lease_seconds)
+                longest(runtime.settings))
     except Exception as exc:
         log.warning("%d deliveries stored, enqueue failed (%s); the sweeper will send them",
                     len(delivery_ids), type(exc).__name__)

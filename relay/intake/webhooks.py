@@ -13,15 +13,20 @@ from integrations.base import Field, carries_credentials, split_url
 from relay.config import Settings
 from relay.errors import PayloadError
 from relay.intake.events import EVENT_NAMES
-from relay.models import Webhook
+from relay.models import TargetState, Webhook
 from relay.redact import HEADER_MASK, is_sensitive_header
 from relay.security.secrets import Vault, is_sealed
-from relay.templating import PLACEHOLDER, host_is_templated, template_errors
+from relay.templating import PLACEHOLDER, host_is_templated, reference_only, template_errors
 
 UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 DEFAULT_EVENTS = ["contract_content_changed"]
 TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeout", "uuid", "createdAt",
-             "updatedAt", "_links", "signingSecret"}
+             "updatedAt", "_links", "signingSecret", "maxInFlight", "rateLimit", "debounce", "state", "paused"}
+MAX_IN_FLIGHT = 1000
+MAX_TIMEOUT = 120  # seconds, for either timeout; leases and RQ's job timeout are sized to outlast it
+MAX_RATE = 1000.0  # sends per second
+MAX_DEBOUNCE = 3600  # seconds
+DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
 MAX_TEXT = 10_000
 # RFC 9110 field names: a token. Anything else is refused at save time rather than failing every send.
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -67,6 +72,8 @@ class WebhookInput:
             self.error("enabled", "must be true or false")
         values["enabled"] = enabled is not False
         values.update(self._timeouts(doc.get("timeout")))
+        values["max_in_flight"] = self._max_in_flight(doc.get("maxInFlight"))
+        values["rate_limit"] = self._rate_limit(doc.get("rateLimit"))
         present = [k for k in kinds() if k in doc]
         unknown = [k for k in doc if k not in TOP_LEVEL and k not in integrations.REGISTRY]
         for key in unknown:
@@ -81,6 +88,7 @@ class WebhookInput:
             values["config"] = self._config(kind, doc[kind])
             if kind == "request":
                 values["signing_secret"] = self._signing(values["config"].get("sign"))
+        values["debounce"] = self._debounce(doc.get("debounce"), values.get("kind"))
         if self.errors:
             raise PayloadError(self.errors)
         return values
@@ -126,11 +134,38 @@ class WebhookInput:
             seconds = value.get(key)
             if seconds is None:
                 continue
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 120:
-                self.error(f"timeout.{key}", "must be a number of seconds between 0 and 120")
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_TIMEOUT:
+                self.error(f"timeout.{key}", f"must be a number of seconds between 0 and {MAX_TIMEOUT}")
             else:
                 out[f"{key}_timeout"] = float(seconds)
         return out
+
+    def _max_in_flight(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IN_FLIGHT:
+            self.error("maxInFlight", f"must be a whole number from 1 to {MAX_IN_FLIGHT} (sends in flight at once)")
+            return None
+        return value
+
+    def _rate_limit(self, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RATE:
+            self.error("rateLimit", f"must be a number of sends per second above 0 and at most {MAX_RATE:g}")
+            return None
+        return float(value)
+
+    def _debounce(self, value: Any, kind: str | None) -> int | None:
+        if value is None or value == 0:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DEBOUNCE:
+            self.error("debounce", f"must be a whole number of seconds from 0 to {MAX_DEBOUNCE}")
+            return None
+        if kind is not None and kind not in DEBOUNCE_KINDS:
+            self.error("debounce", f"applies to CI triggers ({', '.join(DEBOUNCE_KINDS)}), not to {kind}")
+            return None
+        return value
 
     def _config(self, kind: str, config: Any) -> dict[str, Any]:
         integration = integrations.get(kind)
@@ -198,7 +233,7 @@ class WebhookInput:
             if old is None:
                 self.error(path, "no stored value to keep; send the real value")
             return old
-        if sensitive and not PLACEHOLDER.fullmatch(value):
+        if sensitive and not reference_only(value):
             return self.vault.seal(value)
         return value
 
@@ -249,15 +284,17 @@ def masked_config(webhook: Webhook) -> dict[str, Any]:
     out = {}
     for key, value in (webhook.config or {}).items():
         if isinstance(value, dict):
-            value = {k: (HEADER_MASK if is_sealed(v) or is_sensitive_header(k) else v) for k, v in value.items()}
+            value = {k: (HEADER_MASK if is_sealed(v) or (is_sensitive_header(k) and not reference_only(v)) else v)
+                     for k, v in value.items()}
         elif is_sealed(value) or (integration.fields.get(key, Field()).secret and isinstance(value, str)
-                                  and not PLACEHOLDER.fullmatch(value)):
+                                  and not reference_only(value)):
             value = HEADER_MASK
         out[key] = value
     return out
 
 
-def to_json(webhook: Webhook, base_url: str) -> dict[str, Any]:
+def to_json(webhook: Webhook, base_url: str, target: TargetState | None = None) -> dict[str, Any]:
+    """The webhook as the API shows it; `target` is its breaker state (paused or not)."""
     href = f"{base_url}/webhooks/{webhook.uuid}"
     doc: dict[str, Any] = {"uuid": webhook.uuid, "description": webhook.description or ""}
     for side in ("consumer", "provider"):
@@ -271,20 +308,39 @@ def to_json(webhook: Webhook, base_url: str) -> dict[str, Any]:
         "createdAt": webhook.created_at.isoformat(timespec="seconds"),
         "updatedAt": webhook.updated_at.isoformat(timespec="seconds"),
     })
+    if webhook.max_in_flight:
+        doc["maxInFlight"] = webhook.max_in_flight
     if webhook.connect_timeout or webhook.read_timeout:
         doc["timeout"] = {k: v for k, v in (("connect", webhook.connect_timeout), ("read", webhook.read_timeout)) if v}
+    if webhook.rate_limit:
+        doc["rateLimit"] = webhook.rate_limit
+    if webhook.debounce:
+        doc["debounce"] = webhook.debounce
+    doc.update(target_json(target))
     doc["_links"] = {
         "self": {"title": webhook.description or webhook.uuid, "href": href},
         "pb:execute": {"title": "Test the execution of the webhook", "href": f"{href}/execute"},
         "pb:deliveries": {"title": "Deliveries of this webhook", "href": f"{href}/deliveries"},
+        "pr:resume": {"title": "Resume the webhook when paused", "href": f"{href}/resume"},
         "pb:webhooks": {"title": "All webhooks", "href": f"{base_url}/webhooks"},
     }
     return doc
 
 
-def listing(hooks: list[Webhook], base_url: str) -> dict[str, Any]:
+def target_json(state: TargetState | None) -> dict[str, Any]:
+    """`state` and, when the circuit breaker paused the webhook, `paused` (the shared contract of the UI and API)."""
+    if state is None or state.paused_since is None:
+        return {"state": "active"}
+    return {"state": "paused", "paused": {
+        "reason": f"{state.failures} consecutive failures; last: {state.reason or 'unknown'}",
+        "since": state.paused_since.isoformat(timespec="seconds"),
+        "nextProbeAt": state.next_probe_at.isoformat(timespec="seconds") if state.next_probe_at else None}}
+
+
+def listing(hooks: list[Webhook], base_url: str, targets: dict[str, TargetState] | None = None) -> dict[str, Any]:
+    targets = targets or {}
     return {
-        "webhooks": [to_json(h, base_url) for h in hooks],
+        "webhooks": [to_json(h, base_url, targets.get(h.uuid)) for h in hooks],
         "_links": {
             "self": {"title": "Webhooks", "href": f"{base_url}/webhooks"},
             "pb:create": {"title": "POST to create a webhook", "href": f"{base_url}/webhooks"},

@@ -61,19 +61,26 @@ def access_fields(atoms: dict[str, Any]) -> dict[str, Any]:
             "bytes": atoms.get("B"), "user_agent": atoms.get("a")}
 
 
-def formatter(settings: Settings) -> logging.Formatter:
-    return JsonFormatter() if settings.log_format == "json" else TextFormatter()
+def formatter(settings: Settings, stream=None) -> logging.Formatter:
+    """JSON or text as RELAY_LOG_FORMAT says; `auto`: text for a person at a terminal, JSON for a collector."""
+    fmt = settings.log_format
+    if fmt == "auto":
+        target = stream or sys.stderr
+        fmt = "text" if getattr(target, "isatty", lambda: False)() else "json"
+    return JsonFormatter() if fmt == "json" else TextFormatter()
 
 
 def configure(settings: Settings, stream=None) -> None:
     """Send every logger's records to stderr in the configured format, at the configured level."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(formatter(settings))
+    handler.setFormatter(formatter(settings, handler.stream))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # Alembic narrates every migration step and plugin at INFO; that is detail, shown only at DEBUG.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
 
 
 class GunicornLogger(glogging.Logger):
@@ -83,10 +90,9 @@ class GunicornLogger(glogging.Logger):
         super().setup(cfg)
         settings = Settings.from_env()
         self.error_log.setLevel(settings.log_level)
-        fmt = formatter(settings)
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
-                handler.setFormatter(fmt)
+                handler.setFormatter(formatter(settings, getattr(handler, "stream", None)))
 
     def access(self, resp, req, environ, request_time) -> None:
         # The usual line, plus its atoms as fields (passed as `extra`: the redacting record factory of

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from relay.delivery import queue
 from relay.metrics import PREFIX, instruments
-from relay.models import Delivery, Event, Webhook, utcnow
+from relay.models import Delivery, Event, TargetState, Webhook, utcnow
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class StateCollector:
                 due = session.execute(
                     select(func.count(), func.min(Delivery.next_attempt_at))
                     .where(Delivery.status.in_(("pending", "retrying")), Delivery.next_attempt_at <= now)).one()
+                paused = session.scalars(select(TargetState.webhook_uuid)
+                                         .where(TargetState.paused_since.is_not(None))).all()
         except Exception as exc:
             log.warning("metrics: database unavailable: %s", type(exc).__name__)
             return 0.0
@@ -54,6 +56,13 @@ class StateCollector:
                                       labels=["integration", "status"])
         for kind, status, count in deliveries:
             by_status.add_metric([kind, status], count)
+        paused_one = GaugeMetricFamily(f"{PREFIX}_webhook_paused",
+                                       "1 for each webhook the circuit breaker paused (its deliveries wait)",
+                                       labels=["webhook"])
+        for uuid in paused:
+            paused_one.add_metric([uuid], 1)
+        out += [paused_one, GaugeMetricFamily(f"{PREFIX}_webhooks_paused", "Webhooks paused by the circuit breaker",
+                                              value=len(paused))]
         count, oldest = due
         oldest_age = (now - oldest).total_seconds() if oldest is not None else 0.0
         out += [stored, by_status,

@@ -20,6 +20,7 @@ CHANGES = {
     "webhooks.upsert": "webhook.saved",
     "webhooks.destroy": "webhook.deleted",
     "webhooks.execute": "webhook.executed",
+    "webhooks.resume": "webhook.resumed",
     "secrets.create": "secret.saved",
     "secrets.upsert": "secret.saved",
     "secrets.destroy": "secret.deleted",
@@ -35,6 +36,7 @@ CHANGES = {
     "ui.webhook_save": "webhook.saved",
     "ui.webhook_test": "webhook.executed",
     "ui.webhook_delete": "webhook.deleted",
+    "ui.webhook_resume": "webhook.resumed",
     "ui.delivery_replay": "delivery.replayed",
     "ui.secret_save": "secret.saved",
     "ui.secret_delete": "secret.deleted",
@@ -42,6 +44,7 @@ CHANGES = {
     "ui.token_revoke": "token.revoked",
     "ui.user_create": "user.created",
     "ui.user_toggle": "user.updated",
+    "ui.user_change": "user.updated",
     "ui.about_intake_token": "token.created",
 }
 # A form's page shares its endpoint with the form's POST; showing it changes nothing.

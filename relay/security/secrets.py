@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay.errors import NotFound, PayloadError
-from relay.models import Secret, utcnow
+from relay.models import Secret, Webhook, utcnow
 from relay.redact import KnownSecrets
+from relay.templating import PLACEHOLDER
 
 SEALED_PREFIX = "enc:"
 MASK = "**********"
@@ -85,3 +89,64 @@ def save(session: Session, vault: Vault, name: object, value: object, descriptio
     secret.updated_at = utcnow()
     session.flush()
     return secret, created
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One webhook that names a secret, and the fields where it does (`slack.webhook_url`, `request.headers.X`)."""
+
+    uuid: str
+    description: str
+    fields: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"uuid": self.uuid, "description": self.description, "fields": list(self.fields)}
+
+
+def _named(value: Any, path: str):
+    """(field path, secret name) for every ${user.NAME} in a config value, nested maps and lists included."""
+    if isinstance(value, str):
+        for match in PLACEHOLDER.finditer(value):
+            if match.group(1) == "user":
+                yield path, match.group(2)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _named(key, path)
+            yield from _named(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            yield from _named(item, path)
+
+
+def usages(session: Session) -> dict[str, list[Usage]]:
+    """Secret name → the webhooks using it, across every field of every integration kind."""
+    found: dict[str, dict[str, list[str]]] = {}
+    hooks = {h.uuid: h for h in session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid))}
+    for hook in hooks.values():
+        for path, name in _named(hook.config or {}, hook.kind):
+            fields = found.setdefault(name, {}).setdefault(hook.uuid, [])
+            if path not in fields:
+                fields.append(path)
+    return {name: [Usage(uuid, hooks[uuid].description or "", tuple(fields)) for uuid, fields in by_hook.items()]
+            for name, by_hook in found.items()}
+
+
+def delete(session: Session, name: str, force: bool = False) -> Secret:
+    """Delete a secret (the caller audits and commits); one that a webhook uses is refused with a 409
+    listing them, unless forced."""
+    secret = find(session, name)
+    used = usages(session).get(secret.name, [])
+    if used and not force:
+        raise SecretInUse(secret.name, used)
+    session.delete(secret)
+    return secret
+
+
+class SecretInUse(PayloadError):
+    """A 409: the secret is named by webhooks; `usages` lists them."""
+
+    def __init__(self, name: str, used: list[Usage]):
+        titles = ", ".join(u.description or u.uuid for u in used)
+        super().__init__({"name": [f"{name} is used by {len(used)} webhook(s): {titles}; "
+                                   "change them first, or delete with force=true"]}, 409)
+        self.usages = used

@@ -60,6 +60,13 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
     return user
 
 
+def change_role(user: User, role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    user.role = role
+    user.session_epoch += 1  # their open sessions carried the old role
+
+
 def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalize_email(email)))
 

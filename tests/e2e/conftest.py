@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,11 +39,16 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
 
 
 class Sink:
-    """A threaded HTTP server that records every request; `behaviour(n, request)` picks (status, delay)."""
+    """A threaded HTTP server that records every request; `behaviour(n, request)` picks (status, delay).
+
+    It counts requests in flight (overall and per path) and keeps the most seen at once: `most[""]`, `most[path]`.
+    """
 
     def __init__(self, port: int = 0):
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        self.now: dict[str, int] = {}
+        self.most: dict[str, int] = {}
         self.behaviour = lambda n, req: (200, 0)
         sink = self
 
@@ -55,12 +61,22 @@ class Sink:
                 if len(body) < length:  # the sender died mid-request (a killed worker): nothing arrived
                     self.close_connection = True
                     return
-                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode()}
+                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode(), "at": time.time()}
                 with sink.lock:
                     sink.requests.append(req)
                     n = len(sink.requests)
                 status, delay = sink.behaviour(n, req)
-                time.sleep(delay)
+                keys = ("", self.path.split("?", 1)[0])
+                with sink.lock:
+                    for key in keys:
+                        sink.now[key] = sink.now.get(key, 0) + 1
+                        sink.most[key] = max(sink.most.get(key, 0), sink.now[key])
+                try:
+                    time.sleep(delay)
+                finally:
+                    with sink.lock:
+                        for key in keys:
+                            sink.now[key] -= 1
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -205,3 +221,60 @@ def fresh_pg_url():
     yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# The browser tests' fixtures: Debian's Chromium under Playwright, signed-in data, screenshots.
+CHROMIUM = "/usr/bin/chromium"
+EMAIL, PASSWORD = "ada@example.com", "correct horse battery staple"
+# Set to a folder (e.g. docs/screenshots) to also keep the screenshots there.
+KEEP = os.environ.get("UI_SCREENSHOTS_DIR")
+
+
+@pytest.fixture
+def shots(tmp_path):
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+
+    def take(page, name: str, full_page: bool = True) -> None:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        if KEEP:
+            Path(KEEP).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(KEEP) / path.name)
+
+    take.folder = folder
+    yield take
+    print(f"\nscreenshots: {folder}")
+
+
+@pytest.fixture
+def served(relay_factory):
+    relay = relay_factory().start()
+    made = relay.cli("users", "create", EMAIL, "--role", "admin", "--password-stdin", input=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    intake = relay.cli("tokens", "create", "--name", "broker", "--role", "intake")
+    assert intake.returncode == 0, intake.stderr
+    relay.intake = intake.stdout.strip()
+    return relay
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-background-networking"])
+        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("dialog", lambda dialog: dialog.accept())  # the "are you sure?" of delete and revoke
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Console errors, except the ones Chromium logs for pages deliberately answered 400/403.
+        page.on("console", lambda msg: errors.append(msg.text)
+                if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+        yield page
+        context.close()
+        browser.close()
+        assert not errors, f"browser errors: {errors}"

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.conftest import sample_event
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import CHROMIUM, EMAIL, PASSWORD, wait_for
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-EMAIL, PASSWORD = "ada@example.com", "correct horse battery staple"
 SECRET_VALUE = "xoxb-never-shown-4f1c9"
-# Set to a folder (e.g. docs/screenshots) to also keep the screenshots there.
-KEEP = os.environ.get("UI_SCREENSHOTS_DIR")
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -55,54 +49,6 @@ def event_for(consumer: str, provider: str, name: str, sha: str) -> dict:
             "Animal%20Profile%20Service", provider.replace(" ", "%20")).replace(SHA, sha)
     event.update(consumerName=consumer, providerName=provider)
     return event
-
-
-@pytest.fixture
-def shots(tmp_path):
-    folder = tmp_path / "screenshots"
-    folder.mkdir()
-
-    def take(page, name: str, full_page: bool = True) -> None:
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
-        if KEEP:
-            Path(KEEP).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(KEEP) / path.name)
-
-    take.folder = folder
-    yield take
-    print(f"\nscreenshots: {folder}")
-
-
-@pytest.fixture
-def served(relay_factory):
-    relay = relay_factory().start()
-    made = relay.cli("users", "create", EMAIL, "--role", "admin", "--password-stdin", input=PASSWORD + "\n")
-    assert made.returncode == 0, made.stderr
-    intake = relay.cli("tokens", "create", "--name", "broker", "--role", "intake")
-    assert intake.returncode == 0, intake.stderr
-    relay.intake = intake.stdout.strip()
-    return relay
-
-
-@pytest.fixture
-def browser_page():
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.on("dialog", lambda dialog: dialog.accept())  # the "are you sure?" of delete and revoke
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        # Console errors, except the ones Chromium logs for pages deliberately answered 400/403.
-        page.on("console", lambda msg: errors.append(msg.text)
-                if msg.type == "error" and "Failed to load resource" not in msg.text else None)
-        yield page
-        context.close()
-        browser.close()
-        assert not errors, f"browser errors: {errors}"
 
 
 def nav(page, name: str):
@@ -225,7 +171,7 @@ def test_sign_in_edit_test_deliver_replay_and_secrets(served, sink, browser_page
     nav(page, "Network").click()
     svg = page.locator("svg.network")
     expect(svg).to_be_visible()
-    assert svg.locator("g.edge").count() == len(PAIRS)
+    assert svg.locator(".edge").count() == len(PAIRS)
     assert svg.locator("path[stroke='#c62828']").count() == 1  # the failed edge in red
     shots(page, "10-network")
 

@@ -106,7 +106,7 @@ def test_metrics_add_up_across_processes_and_logs_follow_a_delivery(relay_factor
     lines = [json.loads(line) for line in relay.log.read_text().splitlines() if line.startswith("{")]
     about = [entry for entry in lines if delivery["id"] in json.dumps(entry)]
     event_line = next(e for e in about if e["logger"] == "relay.web.api.events")
-    attempt_line = next(e for e in about if e["logger"] == "workers.jobs")
+    attempt_line = next(e for e in about if e["logger"] == "relay.delivery.runner")
     assert event_line["event_id"] == attempt_line["event_id"] == delivery["event"]
     assert attempt_line["webhook"] == hook["uuid"] and attempt_line["status"] == "succeeded"
     assert event_line["pid"] != attempt_line["pid"]  # followed across processes by its ids

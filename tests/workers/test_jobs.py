@@ -8,9 +8,10 @@ from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from werkzeug import Response
 
+from relay.delivery import leases
+from relay.delivery.runner import DEFERRED, NOT_CLAIMED, run_delivery
 from relay.models import Delivery, utcnow
 from tests.conftest import sample_event
-from workers.jobs import claim, run_delivery
 
 
 def create_hook(api, url, **request):
@@ -67,6 +68,9 @@ def test_5xx_retries_with_retry_after_then_succeeds(api, runtime, httpserver, dr
     assert 100 < wait <= 120  # Retry-After (120 s) wins over the schedule's first step (10 s)
     assert delivery["attempts"][0]["error"] == "HTTP 503 from target"
     make_due(runtime, delivery["id"])
+    assert run_delivery(runtime, delivery["id"]) == DEFERRED  # the Retry-After holds every send to this host
+    runtime.redis.delete(*runtime.redis.keys("pact-relay:hold:*"))  # ...until it has passed
+    make_due(runtime, delivery["id"])
     assert run_delivery(runtime, delivery["id"]) == "succeeded"
     assert [a["response"]["status"] for a in delivery_of(api, event["event"])["attempts"]] == [503, 200]
 
@@ -113,13 +117,14 @@ def test_a_held_lease_keeps_a_second_worker_out(api, runtime, httpserver, drain)
     create_hook(api, httpserver.url_for("/hook"))
     event = send_event(api)
     delivery_id = delivery_of(api, event["event"])["id"]
-    assert claim(runtime, delivery_id) is not None
-    assert run_delivery(runtime, delivery_id) == "skipped"
+    with runtime.sessions.begin() as session:
+        assert leases.claim(session, runtime.settings, [delivery_id])
+    assert run_delivery(runtime, delivery_id) == NOT_CLAIMED
     assert httpserver.log == []
     with runtime.sessions.begin() as session:  # the first worker died: its lease runs out
         session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
     assert run_delivery(runtime, delivery_id) == "succeeded"
-    assert run_delivery(runtime, delivery_id) == "skipped"
+    assert run_delivery(runtime, delivery_id) == NOT_CLAIMED
     assert len(httpserver.log) == 1
 
 

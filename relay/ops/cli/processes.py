@@ -49,7 +49,7 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
 @click.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    """Run one RQ worker with the scheduler and the sweeper."""
+    """Run one RQ worker: its dispatcher keeps many sends in flight; its sweeper queues due work."""
     runtime = load_runtime()
     configure_logging(runtime.settings, runtime.known_secrets)
     if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from relay.errors import PayloadError
+from relay.errors import NotFound, PayloadError
 from relay.models import Secret
 from relay.ops.cli.common import Fail, load_settings, migrated_runtime, print_rows, record, when
 from relay.security import keys as keyring
@@ -80,13 +80,16 @@ def secrets_list() -> None:
 
 @secrets.command("delete")
 @click.argument("name")
-def secrets_delete(name: str) -> None:
-    """Delete a secret."""
+@click.option("--force", is_flag=True, help="delete it even though webhooks use it")
+def secrets_delete(name: str, force: bool) -> None:
+    """Delete a secret (refused while a webhook uses it, unless --force)."""
     runtime = migrated_runtime()
     with runtime.sessions.begin() as session:
-        secret = session.get(Secret, name)
-        if secret is None:
-            raise Fail(f"no secret {name[:100]!r}")
-        session.delete(secret)
-        record(session, "secret.deleted", name=name)
+        try:
+            vaulted.delete(session, name, force)
+        except NotFound:
+            raise Fail(f"no secret {name[:100]!r}") from None
+        except vaulted.SecretInUse as exc:
+            raise Fail(exc.errors["name"][0].replace("force=true", "--force")) from None
+        record(session, "secret.deleted", name=name, forced=force)
     click.echo(f"deleted secret {name}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from relay.errors import PayloadError
@@ -66,8 +66,11 @@ def show(name: str):
 @require("write")
 def destroy(name: str):
     session = db()
-    secret = secrets.find(session, name)
-    session.delete(secret)
-    record(session, "secret.deleted", name=secret.name)
+    force = request.args.get("force", "").lower() in ("1", "true", "yes")
+    try:
+        secret = secrets.delete(session, name, force)
+    except secrets.SecretInUse as exc:
+        return jsonify({"errors": exc.errors, "usedBy": [u.to_json() for u in exc.usages]}), 409
+    record(session, "secret.deleted", name=secret.name, forced=force)
     session.commit()
     return "", 204

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from werkzeug.routing import BaseConverter
 
-from relay.delivery import deliveries, testsend
+from relay.delivery import breaker, deliveries, policies, testsend
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
-from relay.models import Secret, Webhook
+from relay.models import Secret, TargetState, Webhook, utcnow
 from relay.security.auditing import record
 from relay.security.tokens import require
 from relay.web.requests import base_url, db, json_body, limit_arg, runtime
@@ -45,7 +45,7 @@ def _validated(doc, existing: Webhook | None) -> tuple[dict, str | None]:
 
 
 def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
-    doc = webhooks.to_json(hook, base_url())
+    doc = webhooks.to_json(hook, base_url(), db().get(TargetState, hook.uuid))
     if signing_secret:
         doc["signingSecret"] = signing_secret  # shown this once; only its ciphertext is stored
     response = jsonify(doc)
@@ -59,7 +59,7 @@ def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
 @require("read")
 def index():
     hooks = list(db().scalars(select(Webhook).order_by(Webhook.created_at)))
-    return jsonify(webhooks.listing(hooks, base_url()))
+    return jsonify(webhooks.listing(hooks, base_url(), breaker.states(db())))
 
 
 @bp.get("/webhooks/presets")
@@ -132,10 +132,25 @@ def destroy(uuid: str):
     return "", 204
 
 
+@bp.post("/webhooks/<webhook:uuid>/resume")
+@require("write")
+def resume(uuid: str):
+    """Resume a paused target by hand: its waiting deliveries are due at once."""
+    session = db()
+    hook = _get(uuid)
+    was_paused, released = policies.resume(session, hook.uuid, utcnow())
+    record(session, "webhook.resumed", uuid=hook.uuid, wasPaused=was_paused, released=len(released))
+    session.commit()
+    policies.enqueue_released(runtime(), released)
+    return _respond(hook, 200)
+
+
 @bp.post("/webhooks/<webhook:uuid>/execute")
 @require("write")
 def execute(uuid: str):
-    return jsonify(testsend.execute_once(db(), runtime(), _get(uuid)))
+    hook = _get(uuid)
+    choice = json_body() if request.content_length else {}
+    return jsonify(testsend.execute_once(db(), runtime(), hook, choice))
 
 
 @bp.get("/webhooks/<webhook:uuid>/deliveries")

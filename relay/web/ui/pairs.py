@@ -8,18 +8,26 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay.models import Delivery, PairStateRow
+from relay.models import Delivery, Event, PairStateRow
 from relay.pairs.state import PairState, status
 from relay.pairs.store import to_state
 
-STATE_ORDER = {"failed": 0, "changed": 1, "unknown": 2, "verified": 3}
+STATE_ORDER = {"failed": 0, "changed": 1, "unverified": 2, "unknown": 2, "verified": 3}
+# Which of a pair's current deliveries (the newest per webhook) the dashboard shows: the worst one.
+SEVERITY = {"failed": 0, "retrying": 1, "pending": 2, "skipped": 3, "superseded": 4, "succeeded": 5}
+RECENT = 2000  # the newest deliveries looked at for each pair's per-webhook current ones
 
 
 @dataclass
 class Pair:
     state: PairState
     status: str
-    last_delivery: tuple[str, str, datetime] | None  # (status, delivery id, when)
+    last_delivery: tuple[str, str, datetime] | None  # (status, delivery id, when): the worst current one
+    webhooks: int = 1  # how many webhooks' current deliveries last_delivery is the worst of
+
+    @property
+    def label(self) -> str:
+        return label(self.state)
 
     @property
     def consumer(self) -> str:
@@ -28,6 +36,12 @@ class Pair:
     @property
     def provider(self) -> str:
         return self.state.provider
+
+
+def label(state: PairState) -> str:
+    """The state in words: a pact that was published but never verified is `unverified`, not `unknown`."""
+    found = status(state)
+    return "unverified" if found == "unknown" and (state.pact_sha or state.pact_at) else found
 
 
 def last_deliveries(session: Session, ids: list[str]) -> dict[str, tuple[str, str, datetime]]:
@@ -40,17 +54,38 @@ def last_deliveries(session: Session, ids: list[str]) -> dict[str, tuple[str, st
     return found
 
 
+def worst_current(session: Session) -> dict[tuple[str, str], tuple[tuple[str, str, datetime], int]]:
+    """(consumer, provider) → (the worst of its newest delivery per webhook, how many webhooks), from the
+    RECENT newest deliveries; a pair with none among them keeps its stored newest delivery."""
+    newest: dict[tuple[str, str, str], tuple[str, str, datetime]] = {}
+    rows = session.execute(select(Delivery.id, Delivery.status, Delivery.created_at, Delivery.webhook_uuid,
+                                  Event.consumer, Event.provider)
+                           .join(Event, Event.id == Delivery.event_id)
+                           .order_by(Delivery.created_at.desc()).limit(RECENT))
+    for delivery_id, state, at, webhook, consumer, provider in rows:
+        newest.setdefault((consumer, provider, webhook), (state, delivery_id, at))
+    by_pair: dict[tuple[str, str], list[tuple[str, str, datetime]]] = {}
+    for (consumer, provider, _), current in newest.items():
+        by_pair.setdefault((consumer, provider), []).append(current)
+    return {pair: (min(found, key=lambda d: (SEVERITY.get(d[0], 0), -d[2].timestamp())), len(found))
+            for pair, found in by_pair.items()}
+
+
 def pairs(session: Session, text: str = "") -> list[Pair]:
     """Every pair's main row (any tag), failed first, then changed, unknown and verified; by name within."""
     c = PairStateRow
     rows = session.scalars(select(c).where(c.consumer_tag == "", c.provider_tag == ""))
     needle = text.strip().lower()
     found = [(to_state(r), r.last_delivery_id) for r in rows]
-    if needle:
-        found = [(s, d) for s, d in found if needle in s.consumer.lower() or needle in s.provider.lower()
-                 or needle in status(s)]
     last = last_deliveries(session, [d for _, d in found if d])
-    out = [Pair(s, status(s), last.get(d) if d else None) for s, d in found]
+    worst = worst_current(session)
+    out = []
+    for s, d in found:
+        current = worst.get((s.consumer, s.provider))
+        out.append(Pair(s, status(s), current[0], current[1]) if current
+                   else Pair(s, status(s), last.get(d) if d else None))
+    if needle:
+        out = [p for p in out if needle in p.consumer.lower() or needle in p.provider.lower() or needle in p.label]
     out.sort(key=lambda p: (STATE_ORDER.get(p.status, 9), p.consumer.lower(), p.provider.lower()))
     return out
 

@@ -34,6 +34,8 @@ class EditorForm:
     parties: dict[str, tuple[str, str]] = field(default_factory=lambda: {p: ("any", "") for p in PARTIES})
     events: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
     enabled: bool = True
+    rate_limit: str = ""  # sends per second, fleet-wide
+    debounce: str = ""  # seconds, CI triggers
     config: dict[str, str] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
@@ -60,10 +62,17 @@ def _show(spec: Field, value: Any) -> str:
     return str(value)
 
 
+def _number_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if value is None or isinstance(value, bool) else str(value)
+
+
 def from_doc(doc: dict[str, Any], kind: str | None = None) -> EditorForm:
     """A form from webhook JSON (a preset, or a stored webhook's masked JSON)."""
     kind = kind or next((k for k in integrations.REGISTRY if k in doc), "request")
-    form = EditorForm(kind=kind, description=doc.get("description", ""), enabled=doc.get("enabled", True) is not False)
+    form = EditorForm(kind=kind, description=doc.get("description", ""), enabled=doc.get("enabled", True) is not False,
+                      rate_limit=_number_text(doc.get("rateLimit")), debounce=_number_text(doc.get("debounce")))
     for side in PARTIES:
         party = doc.get(side) or {}
         form.parties[side] = ("name", party["name"]) if party.get("name") else \
@@ -81,7 +90,7 @@ def from_doc(doc: dict[str, Any], kind: str | None = None) -> EditorForm:
 
 def from_webhook(hook: Webhook) -> EditorForm:
     doc = {"description": hook.description, "enabled": hook.enabled, "events": [{"name": n} for n in hook.events],
-           hook.kind: masked_config(hook)}
+           hook.kind: masked_config(hook), "rateLimit": hook.rate_limit, "debounce": hook.debounce}
     for side in PARTIES:
         name, label = getattr(hook, f"{side}_name"), getattr(hook, f"{side}_label")
         if name or label:
@@ -94,7 +103,8 @@ def from_request(values, kind: str) -> EditorForm:
     if kind not in integrations.REGISTRY:
         kind = "request"
     form = EditorForm(kind=kind, description=values.get("description", ""), enabled=values.get("enabled") == "on",
-                      events=values.getlist("events"))
+                      events=values.getlist("events"), rate_limit=values.get("rate_limit", "").strip(),
+                      debounce=values.get("debounce", "").strip())
     for side in PARTIES:
         by = values.get(f"{side}_by", "any")
         form.parties[side] = (by if by in ("any", "name", "label") else "any", values.get(f"{side}_value", "").strip())
@@ -112,6 +122,12 @@ def to_doc(form: EditorForm) -> dict[str, Any]:
                            "events": [{"name": n} for n in form.events]}
     if not form.events:
         form.error("events", "choose at least one event")
+    for name, raw, parse in (("rateLimit", form.rate_limit, float), ("debounce", form.debounce, int)):
+        if raw:
+            try:
+                doc[name] = parse(raw)
+            except ValueError:
+                form.error(name, "must be a number" if parse is float else "must be a whole number of seconds")
     for side, (by, value) in form.parties.items():
         if by != "any":
             if not value:
@@ -156,7 +172,7 @@ def to_doc(form: EditorForm) -> dict[str, Any]:
 
 def place_errors(form: EditorForm, errors: dict[str, list[str]]) -> None:
     """Put WebhookInput's field paths (`request.url`, `events[0].name`, `consumer.name`) beside the inputs."""
-    known = {f"cfg.{k}" for k in form.fields} | {"description", "events", "enabled", *PARTIES}
+    known = {f"cfg.{k}" for k in form.fields} | {"description", "events", "enabled", "rateLimit", "debounce", *PARTIES}
     for path, messages in errors.items():
         head = path.split("[", 1)[0]
         if path.startswith(f"{form.kind}."):

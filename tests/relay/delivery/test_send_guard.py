@@ -5,11 +5,11 @@ import json
 import pytest
 
 from relay.app import create_app
+from relay.delivery.runner import run_delivery
 from relay.runtime import Runtime
 from tests.conftest import LOOPBACK_REFUSED, PUBLIC_ADDRESS, make_settings, sample_event
 from tests.integrations.conftest import SECRETS
 from tests.integrations.fakes import TARGETS, app_key_pem
-from workers.jobs import run_delivery
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@ def test_github_status_end_to_end_with_the_token_never_shown(api, httpserver, dr
     assert "ghp_literal_token_123" not in json.dumps(delivery)
 
 
-def test_slack_only_failures_skips_success_as_succeeded(api, httpserver, drain):
+def test_slack_only_failures_ends_skipped_with_its_reason(api, httpserver, drain):
     serve_slack(httpserver)
     api.post("/secrets", json={"name": "slackHook", "value": httpserver.url_for("/services/T/B/X")})
     created = api.post("/webhooks", json={
@@ -81,4 +81,8 @@ def test_slack_only_failures_skips_success_as_succeeded(api, httpserver, drain):
     drain()
     assert httpserver.log == []
     (delivery,) = api.get(f"/webhooks/{created.json['uuid']}/deliveries").json["deliveries"]
-    assert delivery["status"] == "succeeded" and "skipped" in delivery["attempts"][0]["response"]["note"]
+    assert delivery["status"] == "skipped" and "skipped" in delivery["attempts"][0]["response"]["note"]
+    assert delivery["reason"] == ("only_failures is set and provider_verification_succeeded is not a failed "
+                                  "verification")
+    listed = api.get("/deliveries?status=skipped").json["deliveries"]
+    assert [d["id"] for d in listed] == [delivery["id"]]

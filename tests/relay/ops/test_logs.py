@@ -47,7 +47,7 @@ def test_exceptions_stay_on_one_json_line():
 
 def test_the_format_is_a_setting(tmp_path):
     assert Settings.from_env({"RELAY_LOG_FORMAT": "text"}).log_format == "text"
-    assert Settings.from_env({}).log_format == "json"
+    assert Settings.from_env({}).log_format == "auto"
     with pytest.raises(ConfigError, match="RELAY_LOG_FORMAT"):
         Settings.from_env({"RELAY_LOG_FORMAT": "xml"})
 
@@ -74,3 +74,38 @@ def test_rate_limit_setting():
     assert Settings.from_env({"RELAY_RATE_LIMIT": "0"}).rate_limit == 0
     with pytest.raises(ConfigError):
         Settings.from_env({"RELAY_RATE_LIMIT": "lots"})
+
+
+def test_auto_is_text_at_a_terminal_and_json_otherwise():
+    import os
+
+    from relay.ops.logs import TextFormatter, formatter
+
+    auto = Settings.from_env({})
+    leader, follower = os.openpty()
+    try:
+        with os.fdopen(follower, "w", closefd=False) as terminal:
+            assert isinstance(formatter(auto, terminal), TextFormatter)
+            assert isinstance(formatter(Settings.from_env({"RELAY_LOG_FORMAT": "json"}), terminal), JsonFormatter)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert isinstance(formatter(auto, io.StringIO()), JsonFormatter)
+    assert isinstance(formatter(Settings.from_env({"RELAY_LOG_FORMAT": "text"}), io.StringIO()), TextFormatter)
+
+
+@pytest.mark.parametrize("level,chatty", [("INFO", False), ("DEBUG", True)])
+def test_migrations_say_nothing_below_debug(tmp_path, level, chatty):
+    from relay.db import upgrade
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logging.getLogger("alembic").level
+    stream = io.StringIO()
+    settings = Settings.from_env({"RELAY_DATA_DIR": str(tmp_path), "RELAY_LOG_LEVEL": level})
+    try:
+        configure(settings, stream)
+        upgrade(settings)
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.getLogger("alembic").setLevel(saved[2])
+    assert ("alembic" in stream.getvalue()) is chatty, stream.getvalue()[:500]

@@ -53,13 +53,23 @@
     if (message && !window.confirm(message)) { event.preventDefault(); }
   });
 
+  var summary = document.getElementById("error-summary");
+  if (summary) summary.focus();  // after a failed submit, start at the list of what to fix
+
   document.querySelectorAll("input[data-filter]").forEach(function (input) {
     var rows = document.querySelectorAll(input.getAttribute("data-filter"));
+    var empty = document.querySelector(input.getAttribute("data-empty"));
     input.addEventListener("input", function () {
-      var needle = input.value.trim().toLowerCase();
+      var needle = input.value.trim().toLowerCase(), shown = 0;
       rows.forEach(function (row) {
         row.hidden = needle !== "" && row.textContent.toLowerCase().indexOf(needle) < 0;
+        if (!row.hidden) shown += 1;
       });
+      if (empty) {
+        empty.hidden = shown > 0;
+        var table = rows.length ? rows[0].closest("table") : null;
+        if (table) table.hidden = shown === 0;  // no bare header row
+      }
     });
   });
 })();

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from importlib.metadata import PackageNotFoundError, version
 
-from flask import render_template
+from flask import redirect, render_template, request, url_for
 
 from relay.broker.webhook import broker_webhook_json
 from relay.security.tokens import create_token
 from relay.web.requests import db, runtime
-from relay.web.ui import access
+from relay.web.ui import access, once
 from relay.web.ui.blueprint import bp
 
 TOKEN_PLACEHOLDER = "<an intake token>"
@@ -32,7 +32,8 @@ def _page(token: str | None = None, status: int = 200):
 @bp.get("/about")
 @access.login_required("read")
 def about():
-    return _page()
+    token = once.take(request.args.get("shown", ""))
+    return _page(token)
 
 
 @bp.post("/about/intake-token")
@@ -43,4 +44,5 @@ def about_intake_token():
     session.flush()
     access.audit("token.created", id=token.id, name=token.name, role=token.role, expiresAt=None)
     session.commit()
-    return _page(value, 201)
+    ticket = once.stash(value)
+    return redirect(url_for("ui.about", shown=ticket)) if ticket else _page(value, 201)

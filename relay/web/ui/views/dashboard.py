@@ -8,14 +8,14 @@ from sqlalchemy.orm import contains_eager, lazyload
 
 from relay.errors import NotFound
 from relay.models import Delivery, Event
-from relay.pairs.state import UNTAGGED, status
+from relay.pairs.state import UNTAGGED
 from relay.web.api.status import badge_link
 from relay.web.requests import db
-from relay.web.ui import access
+from relay.web.ui import access, outcomes
 from relay.web.ui.blueprint import bp
 from relay.web.ui.network import COLOURS, layout
 from relay.web.ui.paging import keyset
-from relay.web.ui.pairs import pair_rows, pairs
+from relay.web.ui.pairs import label, pair_rows, pairs
 from relay.web.ui.views.deliveries import webhook_titles
 
 
@@ -26,7 +26,7 @@ def dashboard():
     rows = pairs(db(), text)
     counts = {}
     for pair in rows:
-        counts[pair.status] = counts.get(pair.status, 0) + 1
+        counts[pair.label] = counts.get(pair.label, 0) + 1
     return render_template("dashboard.html", pairs=rows, q=text, counts=counts, colours=COLOURS)
 
 
@@ -45,8 +45,9 @@ def pair_show():
         select(Delivery).join(Delivery.event).options(contains_eager(Delivery.event), lazyload(Delivery.attempts))
         .where(Event.consumer == consumer, Event.provider == provider)
         .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(20)))
-    return render_template("pair.html", main=main, state=status(main), tags=rows[1:], untagged=UNTAGGED,
-                           status=status, events=events, deliveries=recent, webhooks=webhook_titles(session),
+    return render_template("pair.html", main=main, state=label(main), tags=rows[1:], untagged=UNTAGGED,
+                           status=label, events=events, deliveries=recent, webhooks=webhook_titles(session),
+                           shown=outcomes.list_rows(session, recent),
                            badge_url=badge_link(main), badge_path=badge_link(main, base=""), colours=COLOURS)
 
 

@@ -9,11 +9,12 @@ from sqlalchemy.orm import contains_eager, lazyload
 from relay.delivery import deliveries, queue
 from relay.models import Delivery, Event, Webhook
 from relay.web.requests import db, runtime
-from relay.web.ui import access
+from relay.web.ui import access, outcomes
 from relay.web.ui.blueprint import bp
 from relay.web.ui.paging import keyset
 
 PAGE_SIZE = 50
+ACTIVE = ("pending", "retrying")  # not ended: no Replay yet, and the page refreshes itself
 
 
 def webhook_titles(session) -> dict[str, str]:
@@ -43,7 +44,7 @@ def deliveries_list():
     filters = {k: v for k, v in (("state", state), ("webhook", webhook), ("consumer", consumer),
                                  ("provider", provider)) if v}
     return render_template("deliveries.html", page=page, filters=filters, statuses=deliveries.STATUSES,
-                           webhooks=webhook_titles(session))
+                           webhooks=webhook_titles(session), shown=outcomes.list_rows(session, page.rows))
 
 
 @bp.get("/deliveries/<delivery_id>")
@@ -52,13 +53,21 @@ def delivery_show(delivery_id: str):
     session = db()
     delivery = deliveries.get(session, delivery_id)
     hook = session.get(Webhook, delivery.webhook_uuid)
-    return render_template("delivery.html", delivery=delivery, webhook=hook)
+    shown = outcomes.shown(deliveries.to_json(delivery, ""))
+    replays = list(session.scalars(select(Delivery).where(Delivery.replay_of == delivery.id)
+                                   .options(lazyload(Delivery.attempts), lazyload(Delivery.event))
+                                   .order_by(Delivery.created_at)))
+    return render_template("delivery.html", delivery=delivery, webhook=hook, shown=shown, replays=replays,
+                           ended=delivery.status not in ACTIVE)
 
 
 @bp.post("/deliveries/<delivery_id>/replay")
 @access.login_required("write")
 def delivery_replay(delivery_id: str):
     session = db()
+    if deliveries.get(session, delivery_id).status in ACTIVE:
+        return render_template("error.html", code=409,
+                               message="This delivery has not ended yet; replay it once it has."), 409
     copy = deliveries.replay(session, delivery_id)
     access.audit("delivery.replayed", delivery=copy.id, replayOf=delivery_id, webhook=copy.webhook_uuid,
                  event=copy.event_id)

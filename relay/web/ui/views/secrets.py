@@ -6,28 +6,18 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from relay.errors import PayloadError
-from relay.models import Secret, Webhook
+from relay.models import Secret
 from relay.security import secrets as vaulted
-from relay.templating import references
 from relay.web.requests import db, runtime
 from relay.web.ui import access
 from relay.web.ui.blueprint import bp
 
 
-def _used_by(session) -> dict[str, list[Webhook]]:
-    used: dict[str, list[Webhook]] = {}
-    for hook in session.scalars(select(Webhook)):
-        for namespace, name in set(references(hook.config)):
-            if namespace == "user":
-                used.setdefault(name, []).append(hook)
-    return used
-
-
-def _page(status: int = 200, errors: dict | None = None, values: dict | None = None):
+def _page(status: int = 200, errors: dict | None = None, values: dict | None = None, in_use: str = ""):
     session = db()
     rows = list(session.scalars(select(Secret).order_by(Secret.name)))
-    return render_template("secrets.html", secrets=rows, used=_used_by(session), errors=errors or {},
-                           values=values or {}, edit=request.args.get("edit", "")), status
+    return render_template("secrets.html", secrets=rows, used=vaulted.usages(session), errors=errors or {},
+                           values=values or {}, edit=request.args.get("edit", ""), in_use=in_use), status
 
 
 @bp.get("/secrets")
@@ -43,7 +33,9 @@ def secret_save():
     description = request.form.get("description", "")
     session = db()
     try:
-        secret, created = vaulted.save(session, runtime().vault, name, request.form.get("value", ""), description)
+        # A browser sends a textarea's line breaks as CRLF; the value keeps them as typed (a PEM key: LF).
+        value = request.form.get("value", "").replace("\r\n", "\n")
+        secret, created = vaulted.save(session, runtime().vault, name, value, description)
     except PayloadError as exc:
         # The value is never sent back to the browser, not even after a mistake.
         session.rollback()
@@ -58,8 +50,12 @@ def secret_save():
 @access.login_required("write")
 def secret_delete(name: str):
     session = db()
-    secret = vaulted.find(session, name)
-    session.delete(secret)
-    access.audit("secret.deleted", name=secret.name)
+    force = request.form.get("force") == "1"
+    try:
+        secret = vaulted.delete(session, name, force)
+    except vaulted.SecretInUse as exc:
+        session.rollback()
+        return _page(409, exc.errors, in_use=name)
+    access.audit("secret.deleted", name=secret.name, forced=force)
     session.commit()
     return redirect(url_for("ui.secrets_list", deleted=name))

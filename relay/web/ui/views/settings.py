@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 
 from flask import redirect, render_template, request, url_for
@@ -14,7 +13,7 @@ from relay.models import AuditEntry, Token, User, utcnow
 from relay.security import users as people
 from relay.security.tokens import ROLES, create_token, revoke_token
 from relay.web.requests import db, runtime
-from relay.web.ui import access
+from relay.web.ui import access, auditview, once
 from relay.web.ui.blueprint import bp
 
 USER_ROLES = ("admin", "write", "read")
@@ -40,7 +39,7 @@ def _first_submission(form_id: str) -> bool:
 @bp.get("/tokens")
 @access.login_required("admin")
 def tokens_list():
-    return _tokens_page()
+    return _tokens_page(created=once.take(request.args.get("shown", "")))
 
 
 @bp.post("/tokens")
@@ -57,7 +56,8 @@ def token_create():
     session.flush()
     access.audit("token.created", id=token.id, name=token.name, role=token.role, expiresAt=None)
     session.commit()
-    return _tokens_page(201, created=value)
+    ticket = once.stash(value)
+    return redirect(url_for("ui.tokens_list", shown=ticket)) if ticket else _tokens_page(201, created=value)
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
@@ -76,7 +76,8 @@ def token_revoke(token_id: int):
 
 def _users_page(status: int = 200, error: str | None = None, values: dict | None = None):
     rows = list(db().scalars(select(User).order_by(User.email)))
-    return render_template("users.html", users=rows, roles=USER_ROLES, error=error, values=values or {}), status
+    return render_template("users.html", users=rows, roles=USER_ROLES, error=error, values=values or {},
+                           min_password=people.MIN_PASSWORD), status
 
 
 @bp.get("/users")
@@ -122,6 +123,31 @@ def user_toggle(user_id: int, action: str):
     return redirect(url_for("ui.users_list"))
 
 
+@bp.post("/users/<int:user_id>/role", defaults={"action": "role"})
+@bp.post("/users/<int:user_id>/password", defaults={"action": "password"})
+@access.login_required("admin")
+def user_change(user_id: int, action: str):
+    """An admin changes a user's role or resets their password; either ends that user's sessions."""
+    session = db()
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    if action == "role" and user.email == access.viewer().name:
+        return _users_page(400, "You cannot change your own role; ask another admin.")
+    try:
+        if action == "role":
+            people.change_role(user, request.form.get("role", ""))
+            access.audit("user.role_changed", email=user.email, role=user.role)
+        else:
+            people.set_password(user, request.form.get("password", ""))
+            access.audit("user.password_reset", email=user.email)
+    except ValueError as exc:
+        session.rollback()
+        return _users_page(400, f"{user.email}: {exc}")
+    session.commit()
+    return redirect(url_for("ui.users_list", changed=user.email))
+
+
 @bp.get("/audit")
 @access.login_required("admin")
 def audit_log():
@@ -131,11 +157,11 @@ def audit_log():
     if before.isdigit():
         query = query.where(AuditEntry.seq < int(before))
     kind = request.args.get("type", "").strip()
-    if kind:
-        query = query.where(AuditEntry.type == kind)
-    rows = list(db().scalars(query))
-    more = len(rows) > AUDIT_PAGE
-    rows = rows[:AUDIT_PAGE]
-    entries = [(e, json.loads(e.payload)) for e in rows]
-    return render_template("audit.html", entries=entries, older=rows[-1].seq if more else None,
+    if kind:  # a prefix: "webhook" finds webhook.created, webhook.updated, ...
+        query = query.where(AuditEntry.type.startswith(kind, autoescape=True))
+    found = list(db().scalars(query))
+    more = len(found) > AUDIT_PAGE
+    found = found[:AUDIT_PAGE]
+    return render_template("audit.html", entries=auditview.rows(db(), found),
+                           older=found[-1].seq if more else None,
                            type=kind, paged=before.isdigit())

@@ -6,13 +6,14 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 import integrations
-from relay.delivery import testsend
+from relay.delivery import breaker, policies, testsend
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
-from relay.models import Delivery, Secret, Webhook
+from relay.intake.events import matches
+from relay.models import Delivery, Event, Secret, TargetState, Webhook, utcnow
 from relay.templating import VARIABLES
 from relay.web.requests import db, runtime
-from relay.web.ui import access
+from relay.web.ui import access, outcomes
 from relay.web.ui.blueprint import bp
 from relay.web.ui.webhook_form import (
     EditorForm,
@@ -75,15 +76,44 @@ def last_results(session, uuids: list[str]) -> dict[str, Delivery]:
 def webhooks_list():
     session = db()
     hooks = list(session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid)))
-    return render_template("webhooks.html", hooks=hooks, results=last_results(session, [h.uuid for h in hooks]))
+    results = last_results(session, [h.uuid for h in hooks])
+    targets = {u: webhooks.target_json(t) for u, t in breaker.states(session).items()}
+    return render_template("webhooks.html", hooks=hooks, results=results, targets=targets,
+                           shown=outcomes.list_rows(session, list(results.values())))
+
+
+def latest_events(session, hook: Webhook | None, limit: int = 24) -> list[Event]:
+    """The newest stored event of each kind for each pair the webhook matches (any pair for a new one)."""
+    found: dict[tuple[str, str, str], Event] = {}
+    for event in session.scalars(select(Event).order_by(Event.received_at.desc()).limit(1000)):
+        key = (event.consumer, event.provider, event.name)
+        if key not in found and (hook is None or matches(hook, event.variables)):
+            found[key] = event
+            if len(found) >= limit:
+                break
+    return list(found.values())
+
+
+def test_choice(form) -> dict:
+    """The Test form's event choice as execute_once takes it."""
+    picked = form.get("test_event", "")
+    if picked.startswith("event:"):
+        return {"event": picked.removeprefix("event:")}
+    if picked.startswith("sample:"):
+        return {"sample": picked.removeprefix("sample:"), "consumer": form.get("test_consumer", "").strip(),
+                "provider": form.get("test_provider", "").strip()}
+    return {}
 
 
 def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
     session = db()
+    extra.setdefault("picked", {"test_event": "", "test_consumer": "", "test_provider": ""})
+    target = webhooks.target_json(session.get(TargetState, hook.uuid) if hook else None)
     return render_template(
         "webhook_edit.html", form=form, hook=hook, events=event_choices(), kinds=integrations.REGISTRY,
         variables=[(name, VARIABLE_HELP.get(name, "")) for name in VARIABLES], secrets=_secret_names(session),
-        presets=presets.PRESETS, **extra), status
+        presets=presets.PRESETS, test_events=latest_events(session, hook), samples=event_choices(),
+        seen=sorted(testsend.pacticipants(session), key=str.lower), target=target, **extra), status
 
 
 def _preset_form(name: str):
@@ -123,6 +153,7 @@ def webhook_edit(uuid: str):
         switched = from_doc({}, kind)
         switched.description, switched.parties, switched.events, switched.enabled = \
             form.description, form.parties, form.events, form.enabled
+        switched.rate_limit, switched.debounce = form.rate_limit, form.debounce
         return _editor(switched, hook)
     return _editor(from_webhook(hook), hook)
 
@@ -176,10 +207,14 @@ def webhook_test():
     if values is not None:
         probe = Webhook(uuid=hook.uuid if hook else "unsaved")
         webhooks.apply(probe, values)
-        result = testsend.execute_once(db(), runtime(), probe)  # audited there as webhook.executed
+        try:
+            result = testsend.execute_once(db(), runtime(), probe, test_choice(request.form))  # audited there
+        except PayloadError as exc:
+            place_errors(form, exc.errors)
     if request.headers.get("X-Requested-With") == "fetch":
         return render_template("_test_result.html", result=result, form=form), 200 if result else 400
-    return _editor(form, hook, 200 if result else 400, test_result=result, result=result)
+    picked = {k: request.form.get(k, "") for k in ("test_event", "test_consumer", "test_provider")}
+    return _editor(form, hook, 200 if result else 400, test_result=result, result=result, picked=picked)
 
 
 @bp.post("/webhooks/<uuid>/delete")
@@ -191,3 +226,15 @@ def webhook_delete(uuid: str):
     access.audit("webhook.deleted", uuid=hook.uuid, description=hook.description)
     session.commit()
     return redirect(url_for("ui.webhooks_list", deleted=hook.description or uuid))
+
+
+@bp.post("/webhooks/<uuid>/resume")
+@access.login_required("write")
+def webhook_resume(uuid: str):
+    session = db()
+    hook = _get(uuid)
+    was_paused, released = policies.resume(session, hook.uuid, utcnow())
+    access.audit("webhook.resumed", uuid=hook.uuid, wasPaused=was_paused, released=len(released))
+    session.commit()
+    policies.enqueue_released(runtime(), released)
+    return redirect(url_for("ui.webhook_edit", uuid=hook.uuid, resumed=1))

@@ -1,0 +1,78 @@
+"""The audit log as people read it: what each entry is about by name, what changed field by field, sign-ins grouped."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relay.models import AuditEntry, Webhook
+
+SIGN_INS = ("user.login",)
+
+
+@dataclass
+class Row:
+    entry: AuditEntry
+    payload: dict[str, Any]
+    subject: str = ""  # the webhook's or secret's name, the user's e-mail, ...
+    changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # (field, before, after)
+    repeats: list[AuditEntry] = field(default_factory=list)  # the sign-ins folded into this one
+
+    @property
+    def details(self) -> list[tuple[str, Any]]:
+        return [(k, v) for k, v in self.payload.items() if k not in ("webhook", "uuid")]
+
+
+def flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
+    """{"request": {"url": x}} → {"request.url": x}; lists and scalars are leaves."""
+    if not isinstance(doc, dict):
+        return {prefix: doc}
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def diff(before: dict, after: dict) -> list[tuple[str, Any, Any]]:
+    """Changed fields of two masked webhook documents (secret fields are masked in both, so never shown)."""
+    old, new = flatten(before), flatten(after)
+    return [(k, old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+
+
+def _previous_doc(session: Session, entry: AuditEntry, uuid: str) -> dict | None:
+    """The webhook's document as the entry before this one recorded it."""
+    query = (select(AuditEntry.payload).where(AuditEntry.seq < entry.seq,
+                                              AuditEntry.type.in_(("webhook.created", "webhook.updated")),
+                                              AuditEntry.payload.contains(uuid))
+             .order_by(AuditEntry.seq.desc()).limit(1))
+    found = session.scalar(query)
+    return json.loads(found).get("webhook") if found else None
+
+
+def rows(session: Session, entries: list[AuditEntry]) -> list[Row]:
+    """Page rows, newest first; consecutive sign-ins of one person are one row."""
+    payloads = [json.loads(e.payload) for e in entries]
+    uuids = {p.get("uuid") for p in payloads if isinstance(p.get("uuid"), str)}
+    names = {u: d for u, d in session.execute(select(Webhook.uuid, Webhook.description).where(Webhook.uuid.in_(uuids)))}
+    out: list[Row] = []
+    for entry, payload in zip(entries, payloads, strict=True):
+        last = out[-1] if out else None
+        if (entry.type in SIGN_INS and last is not None and last.entry.type == entry.type
+                and last.entry.actor_name == entry.actor_name):
+            last.repeats.append(entry)
+            continue
+        row = Row(entry, payload)
+        uuid = payload.get("uuid") if isinstance(payload.get("uuid"), str) else ""
+        doc = payload.get("webhook") if isinstance(payload.get("webhook"), dict) else {}
+        row.subject = (doc.get("description") or payload.get("description") or names.get(uuid) or
+                       payload.get("name") or payload.get("email") or uuid or "")
+        if entry.type == "webhook.updated" and doc and uuid:
+            before = _previous_doc(session, entry, uuid)
+            if before is not None:
+                row.changes = diff(before, doc)
+        out.append(row)
+    return out
