@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,10 +39,17 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def test_import_contracts_hold():
+def test_import_contracts_hold(monkeypatch):
     """Layers, pure integrations and the one door into RQ: the import-linter contracts in pyproject.toml."""
-    os.chdir(ROOT)
+    monkeypatch.chdir(ROOT)
     assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True) == 0
+
+
+def test_importing_app_does_no_io(tmp_path):
+    """gunicorn's factory form makes the app; a bare import of app.py writes no key file, makes no directory."""
+    env = {**os.environ, "RELAY_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", "import app"], cwd=tmp_path, env=env, check=True, timeout=60)
+    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=rel)
