@@ -91,6 +91,9 @@ def test_metrics_add_up_across_processes_and_logs_follow_a_delivery(relay_factor
         assert broker.send(f"3.0.{i}") == 202
     assert broker.send("3.0.0") == 200  # a repeat
     wait_for(lambda: len(deliveries(relay, "succeeded")) == 30, timeout=60, what="30 delivered")
+    # A sender counts its attempt just after the group commit that recorded it: wait for the last count.
+    wait_for(lambda: metric_value(relay.call("GET", "/metrics").text, "pact_relay_delivery_attempts_total",
+                                  result="succeeded") == 30, timeout=30, what="the last attempt counted")
     for _ in range(6):  # several scrapes, answered by either web process
         text = relay.call("GET", "/metrics").text
         assert metric_value(text, "pact_relay_events_received_total", outcome="stored") == 30
