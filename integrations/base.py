@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 FieldErrors = dict[str, list[str]]
 
@@ -23,6 +23,38 @@ def split_url(url: str) -> SplitResult | None:
 def carries_credentials(parts: SplitResult) -> bool:
     """True for `scheme://user:password@host`: such a URL would show its secret wherever the URL is shown."""
     return "@" in parts.netloc
+
+
+def dot_segment(part: str) -> bool:
+    """True for a path segment that is, or decodes to, '.' or '..' (%2e%2e, %252e...): servers resolve those."""
+    for _ in range(3):
+        if part in (".", ".."):
+            return True
+        decoded = unquote(part)
+        if decoded == part:
+            return False
+        part = decoded
+    return part in (".", "..")
+
+
+def path_problem(url: str) -> str | None:
+    """Why a rendered URL would not reach the endpoint it names: a dot segment or a control character."""
+    if any(ord(c) < 33 or c == "\x7f" for c in url):
+        return "contains a space or control character after rendering"
+    parts = split_url(url)
+    if parts is None:
+        return "is not a valid URL after rendering"
+    if any(dot_segment(segment) for segment in parts.path.split("/")):
+        return "has a '.' or '..' path segment after rendering (an event value must not change the endpoint)"
+    return None
+
+
+def checked_url(url: str, field: str) -> str:
+    """`url` when its path stays where it points, else a PermanentDeliveryError naming the field."""
+    problem = path_problem(url)
+    if problem:
+        raise PermanentDeliveryError(f"{field} {problem}; not sent")
+    return url
 
 
 class DeliveryError(Exception):

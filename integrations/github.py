@@ -24,7 +24,16 @@ from integrations.base import (
     Result,
     RetryableDeliveryError,
 )
-from integrations.outcome import OWNER_NAME, fail, target_message, template_or, url_problem, wait_seconds
+from integrations.outcome import (
+    COMMIT_SHA,
+    OWNER_NAME,
+    endpoint,
+    fail,
+    target_message,
+    template_or,
+    url_problem,
+    wait_seconds,
+)
 
 STATES = ("success", "failure", "pending", "error")
 EVENT_STATES = {
@@ -119,6 +128,9 @@ class GitHubStatus(Integration):
         repo = config.get("repository")
         if repo and not template_or(OWNER_NAME, repo):
             errors["repository"] = ["must be owner/name"]
+        sha = config.get("sha")
+        if sha and "${" not in str(sha) and not all(COMMIT_SHA.match(s.strip()) for s in str(sha).split(",")):
+            errors["sha"] = ["must be commit shas (7 to 40 hex digits), comma-separated, or a template"]
         app = [name for name in APP_FIELDS if config.get(name)]
         if config.get("token") and app:
             errors["token"] = ["give either a token or a GitHub App (app_id, private_key, installation_id), not both"]
@@ -148,9 +160,14 @@ class GitHubStatus(Integration):
         shas = tuple(dict.fromkeys(s.strip() for s in value("sha").split(",") if s.strip()))
         if not shas:
             raise PermanentDeliveryError("sha is empty after rendering; nothing to set a status on")
+        for sha in shas:
+            if not COMMIT_SHA.match(sha):
+                raise PermanentDeliveryError(f"sha {sha[:80]!r} is not a commit sha (7 to 40 hex digits) after "
+                                             "rendering; set the consumer version to the git sha or set sha")
         target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
         return CommitStatus(
-            base_url=value("base_url").rstrip("/"), repository=repository, shas=shas, state=state,
+            base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
+            repository=repository, shas=shas, state=state,
             context=value("context"), description=cut(value("description") or default_description(state, variables)),
             target_url=target,
             auth=GitHubAuth(token=value("token", "header"), app_id=value("app_id"),

@@ -24,6 +24,7 @@ from integrations.base import (
     Response,
     Result,
     RetryableDeliveryError,
+    checked_url,
 )
 
 RETRYABLE_STATUSES = {408, 425, 429}
@@ -129,7 +130,8 @@ class HttpRequest(Integration):
         auth = None
         if config.get("username"):
             auth = (render(config["username"], "header"), render(config.get("password") or "", "header"))
-        return Request(method=str(config.get("method") or "POST").upper(), url=render(config["url"], "url"),
+        url = checked_url(render(config["url"], "url"), "url")
+        return Request(method=str(config.get("method") or "POST").upper(), url=url,
                        headers=headers, body=body, auth=auth)
 
     def send(self, built: Request, ctx: Context) -> Result:

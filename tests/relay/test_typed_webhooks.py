@@ -59,10 +59,11 @@ def test_github_status_end_to_end_with_the_token_never_shown(api, httpserver, dr
                    "base_url": httpserver.url_for("")}})
     assert created.status_code == 201, created.json
     assert created.json["github"]["token"] == "**********"
-    event = api.post("/events", json=sample_event("provider_verification_failed")).json
+    event = api.post("/events", json={**sample_event("provider_verification_failed"),
+                                      "consumerVersionNumber": "9fceb02"}).json
     drain()
     (request, _), = [entry for entry in httpserver.log if "/statuses/" in entry[0].path]
-    assert request.path == "/repos/acme/matching/statuses/1.0.1569369168"
+    assert request.path == "/repos/acme/matching/statuses/9fceb02"
     assert request.headers["Authorization"] == "token ghp_literal_token_123"
     assert json.loads(request.data)["state"] == "failure"
     (delivery,) = api.get(f"/webhooks/{created.json['uuid']}/deliveries").json["deliveries"]
