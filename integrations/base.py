@@ -165,6 +165,11 @@ class Integration:
         """Perform the request(s); raise RetryableDeliveryError / PermanentDeliveryError on failure."""
         raise NotImplementedError
 
+    def credentials(self, built: Any) -> list[tuple[str, str]]:
+        """(username, password) pairs `send` puts in an HTTP basic-auth header beyond its requests' `auth`, so
+        their base64 form is masked wherever the target echoes them."""
+        return []
+
     def describe(self, built: Any) -> list[Request]:
         """The requests `built` stands for, for the attempt log when sending fails before any response."""
         return built if isinstance(built, list) else [built]

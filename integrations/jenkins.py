@@ -113,6 +113,9 @@ class Jenkins(Integration):
     def describe(self, built: JenkinsBuild) -> list[Request]:
         return built.requests()
 
+    def credentials(self, built: JenkinsBuild) -> list[tuple[str, str]]:
+        return [(built.username, built.token)] if built.username and built.token else []
+
     def send(self, built: JenkinsBuild, ctx: Context) -> Result:
         ctx.check_url(built.url)
         made = built.requests()

@@ -91,8 +91,10 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     redactor = Redactor([*renderer.used, *literal_secrets])
     requests_made: list[Request] = result.requests if result else _described(integration, built)
     request = requests_made[-1] if requests_made else None
-    if request is not None and request.auth:
-        redactor = redactor.add_basic_auth(*request.auth)
+    pairs = [r.auth for r in requests_made if r.auth]
+    if built is not None:  # every credential the integration sent, whatever field it came from
+        pairs += integration.credentials(built)
+    redactor = redactor.add_basic_auth(*pairs)
     notes = [result.note] if result and result.note else []
     return Outcome(
         ok=result is not None and error is None, retryable=retryable,

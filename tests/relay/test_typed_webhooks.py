@@ -83,3 +83,29 @@ def test_slack_only_failures_skips_success_as_succeeded(api, httpserver, drain):
     assert httpserver.log == []
     (delivery,) = api.get(f"/webhooks/{created.json['uuid']}/deliveries").json["deliveries"]
     assert delivery["status"] == "succeeded" and "skipped" in delivery["attempts"][0]["response"]["note"]
+
+
+def test_jenkins_credentials_echoed_back_are_masked_for_read_users(api, httpserver, drain):
+    """M1: the basic-auth pair python-jenkins builds from username + token is masked in every stored form."""
+    import base64
+
+    from werkzeug import Response
+
+    def echo(request):
+        return Response(f"you sent Authorization: {request.headers.get('Authorization')}", status=201,
+                        headers={"X-Echo": request.headers.get("Authorization", "")})
+
+    httpserver.expect_request("/crumbIssuer/api/json").respond_with_json({"crumb": "c", "crumbRequestField": "J"})
+    httpserver.expect_request("/job/verify/build", method="POST").respond_with_handler(echo)
+    created = api.post("/webhooks", json={"events": [{"name": "contract_published"}], "jenkins": {
+        "url": httpserver.url_for("/"), "job": "verify", "username": "u", "token": "jtok12345678"}})
+    assert created.status_code == 201, created.json
+    api.post("/events", json=sample_event("contract_published"))
+    drain()
+    assert any("Basic" in (r.headers.get("Authorization") or "") for r, _ in httpserver.log)
+    (delivery,) = api.as_role("read").get("/deliveries").json["deliveries"]
+    assert delivery["status"] == "succeeded", delivery
+    stored = json.dumps(delivery)
+    pair = base64.b64encode(b"u:jtok12345678").decode()
+    assert pair not in stored and pair.rstrip("=") not in stored and "jtok12345678" not in stored
+    assert "you sent Authorization: Basic ********" in stored
