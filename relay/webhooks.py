@@ -15,7 +15,7 @@ from relay.errors import PayloadError
 from relay.events import EVENT_NAMES
 from relay.models import Webhook
 from relay.redact import HEADER_MASK, is_sensitive_header
-from relay.secrets import Vault, is_sealed
+from relay.secrets import DecryptionError, Vault, is_sealed
 from relay.templating import PLACEHOLDER, host_is_templated, template_errors
 
 UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
@@ -202,9 +202,16 @@ class WebhookInput:
             return self.vault.seal(value)
         return value
 
-    def _plain(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Config for integration.validate: shapes only, sealed values as an opaque marker."""
-        return {k: ("<secret>" if is_sealed(v) else v) for k, v in config.items()}
+    def _plain(self, value: Any) -> Any:
+        """Config for integration.validate: the real values (a literal secret is validated, then kept sealed)."""
+        if isinstance(value, dict):
+            return {k: self._plain(v) for k, v in value.items()}
+        if not is_sealed(value):
+            return value
+        try:
+            return self.vault.unseal(value)
+        except DecryptionError:  # a value kept from before a key was dropped: its shape cannot be checked
+            return "<secret>"
 
     def _check_request(self, config: dict[str, Any]) -> None:
         method = str(config.get("method", "POST")).upper()

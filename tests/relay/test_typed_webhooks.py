@@ -109,3 +109,23 @@ def test_jenkins_credentials_echoed_back_are_masked_for_read_users(api, httpserv
     pair = base64.b64encode(b"u:jtok12345678").decode()
     assert pair not in stored and pair.rstrip("=") not in stored and "jtok12345678" not in stored
     assert "you sent Authorization: Basic ********" in stored
+
+
+def test_literal_secret_fields_are_validated_then_sealed(api, httpserver, drain):
+    """L1: a literal Slack webhook_url (a secret field) is checked as a URL before it is encrypted."""
+    serve_slack(httpserver)
+    hook = httpserver.url_for("/services/T0/B0/literalhooksecret")
+    created = api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}],
+                                          "slack": {"webhook_url": hook}})
+    assert created.status_code == 201, created.json
+    assert created.json["slack"]["webhook_url"] == "**********"
+    kept = api.put(f"/webhooks/{created.json['uuid']}", json={"events": [{"name": "provider_verification_failed"}],
+                                                                "slack": {"webhook_url": "**********"}})
+    assert kept.status_code == 200, kept.json
+    api.post("/events", json=sample_event("provider_verification_failed"))
+    drain()
+    assert [r.path for r, _ in httpserver.log] == ["/services/T0/B0/literalhooksecret"]
+    bad = api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}],
+                                      "slack": {"webhook_url": "not a url literalhooksecret"}})
+    assert bad.status_code == 400 and bad.json["errors"]["slack.webhook_url"] == ["must be an http(s) URL with a host"]
+    assert "literalhooksecret" not in json.dumps(bad.json)
