@@ -10,6 +10,7 @@ from typing import Any
 
 import integrations
 from integrations.base import Field, carries_credentials, split_url
+from integrations.netguard import Guard, Policy
 from relay.config import Settings
 from relay.errors import PayloadError
 from relay.events import EVENT_NAMES
@@ -162,10 +163,23 @@ class WebhookInput:
             out[key] = self._protect(field, value, old.get(key), path)
         if kind == "request":
             self._check_request(out)
-        for field, messages in integration.validate(self._plain(out)).items():
+        plain = self._plain(out)
+        for field, messages in integration.validate(plain).items():
             for message in messages:
                 self.error(f"{kind}.{field}", message)
+        self._check_addresses(kind, plain)
         return out
+
+    def _check_addresses(self, kind: str, config: dict[str, Any]) -> None:
+        """A literal internal address in any URL field is refused now, not at every send (names still are
+        checked at every connection)."""
+        guard = Guard(Policy(allow_private=self.settings.allow_private_networks,
+                             allowed_hosts=self.settings.allowed_hosts, schemes=self.settings.allowed_schemes))
+        for key, value in config.items():
+            if isinstance(value, str) and "://" in value:
+                problem = guard.literal_problem(PLACEHOLDER.sub("x", value))
+                if problem:  # names the host only: a secret URL's path stays unsaid
+                    self.error(f"{kind}.{key}", f"refused: {problem}")
 
     def _typed(self, path: str, field: Field, value: Any) -> Any:
         ok = {
