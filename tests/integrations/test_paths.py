@@ -6,12 +6,12 @@ import json
 import re
 
 import pytest
-from integrations.presets import PresetError, expand
 from werkzeug import Response
 
 import integrations
 from integrations import github
 from integrations.base import PermanentDeliveryError
+from relay.intake.presets import PresetError, expand
 from tests.integrations.conftest import event, renderer
 
 # The value first, then every spelling of "another segment", "another resource" or "a query/fragment".

@@ -234,7 +234,7 @@ def test_sign_in_next_never_leaves_the_site(app, people, target):
     """M2: the check is made on what the Location header carries (tabs and line breaks are not stripped after)."""
     from urllib.parse import quote, unquote
 
-    from tests.relay.ui.conftest import PASSWORD, Browser
+    from tests.relay.web.ui.conftest import PASSWORD, Browser
 
     b = Browser(app.test_client())
     b.get("/ui/sign-in")
