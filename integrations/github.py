@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
+from urllib3.util.retry import Retry
 
 from integrations.base import (
     Context,
@@ -44,6 +46,10 @@ EVENT_STATES = {
     "provider_verification_failed": "failure",
 }
 APP_FIELDS = ("app_id", "private_key", "installation_id")
+# PyGithub takes any status below 400 for success (and follows a same-host 301). Answering a redirect with an
+# error at the transport keeps "only 2xx succeeds, redirects are never followed" as for every other target.
+NO_REDIRECTS = Retry(total=0, connect=0, read=0, redirect=0, status_forcelist=(301, 302, 303, 305, 307, 308),
+                     allowed_methods=None, raise_on_status=True, raise_on_redirect=True)
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)  # installation tokens live an hour; renew well before
 
 
@@ -181,7 +187,7 @@ class GitHubStatus(Integration):
         from github import Auth, Github, GithubException  # noqa: PLC0415 (PyGithub is heavy: loaded only where a GitHub status is sent)
 
         ctx.check_url(built.base_url)
-        options = {"base_url": built.base_url, "timeout": int(ctx.timeout[1]), "retry": None,
+        options = {"base_url": built.base_url, "timeout": int(ctx.timeout[1]), "retry": NO_REDIRECTS,
                    "seconds_between_requests": None, "seconds_between_writes": None}  # never sleep in a worker
         fetched = False
         try:
@@ -197,6 +203,11 @@ class GitHubStatus(Integration):
                     **({"target_url": built.target_url} if built.target_url else {}))
         except GithubException as exc:
             raise github_error(exc, built.requests(with_app_token=fetched)) from None
+        except requests.exceptions.RetryError as exc:  # NO_REDIRECTS: an answer PyGithub would take for success
+            status = re.search(r"too many (\d{3}) ", str(exc))
+            raise PermanentDeliveryError(f"GitHub redirected from base_url (HTTP {status[1] if status else '3xx'}); "
+                                         "redirects are not followed: set the webhook's base_url to GitHub's "
+                                         "final API address") from None
         except requests.RequestException as exc:
             raise RetryableDeliveryError(f"GitHub unreachable: {type(exc).__name__}") from None
         except RuntimeError as exc:

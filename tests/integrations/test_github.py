@@ -200,3 +200,16 @@ def test_github_app_token_near_expiry_is_renewed(httpserver, ctx):
         gh.GitHubStatus().send(built, ctx)
     assert not expiries, "a token 2 minutes from expiry is renewed; the next one is reused"
     assert sum(1 for r, _ in httpserver.log if r.path.endswith("access_tokens")) == 2
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("location", ["/elsewhere", None, "https://ghe.example.com/x"])
+def test_any_redirect_fails_for_good_with_a_clear_reason(httpserver, ctx, status, location):
+    """L5: a redirect (307 included, with or without Location) is permanent and says so; no crash, no retry."""
+    headers = {"Location": httpserver.url_for(location) if location == "/elsewhere" else location} if location else {}
+    httpserver.expect_request(STATUS_PATH).respond_with_data("", status=status, headers=headers)
+    with pytest.raises(PermanentDeliveryError) as err:
+        run(httpserver, ctx, event("provider_verification_succeeded"))
+    assert "redirect" in str(err.value) and "base_url" in str(err.value), err.value
+    assert SECRETS["GitHubToken"] not in str(err.value)
+    assert len(httpserver.log) == 1  # not followed
