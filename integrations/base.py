@@ -105,20 +105,22 @@ class Request:
         return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
 
 
-# How much of a target's answer the attempt log keeps (DESIGN §7: 4 KiB).
+# How much of a target's answer the attempt log keeps (DESIGN §7: 4 KiB), cut after redaction; and how much is
+# read for it: enough past the cut that a secret starting before the cut is whole when it is redacted.
 LOG_BODY_LIMIT = 4096
+READ_LIMIT = LOG_BODY_LIMIT + 16 * 1024
 
 
 @dataclass
 class Response:
-    """What the target answered; the attempt log keeps the first LOG_BODY_LIMIT characters of the body."""
+    """What the target answered; the attempt log keeps the first LOG_BODY_LIMIT characters of the redacted body."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
 
     def to_log(self) -> dict[str, Any]:
-        return {"status": self.status, "headers": dict(self.headers), "body": self.body[:LOG_BODY_LIMIT]}
+        return {"status": self.status, "headers": dict(self.headers), "body": self.body[:READ_LIMIT]}
 
 
 @dataclass

@@ -13,7 +13,7 @@ import requests
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from integrations.base import (
-    LOG_BODY_LIMIT,
+    READ_LIMIT,
     Context,
     Field,
     FieldErrors,
@@ -44,7 +44,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def to_response(resp: requests.Response) -> Response:
-    body = resp.content[:LOG_BODY_LIMIT].decode(resp.encoding or "utf-8", errors="replace")
+    body = resp.content[:READ_LIMIT].decode(resp.encoding or "utf-8", errors="replace")
     return Response(status=resp.status_code, headers=dict(resp.headers), body=body)
 
 

@@ -30,6 +30,10 @@ class Redactor:
             if not value or len(value) < MIN_SECRET_LENGTH:
                 continue
             escaped = json.dumps(value)[1:-1]
+            # A target echoing UTF-8 bytes that the answer's charset (often the HTTP default) reads as Latin-1.
+            misread = value.encode("utf-8", "surrogatepass").decode("latin-1")
+            if misread != value:
+                forms.add(misread)
             # Servers and libraries echo URLs back with "/" left unencoded, and JSON bodies inside JSON.
             forms.update({value, quote_plus(value, safe=""), quote(value, safe=""), quote_plus(value, safe="/"),
                           quote(value), escaped, json.dumps(escaped)[1:-1],

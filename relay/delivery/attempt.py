@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 import integrations
-from integrations.base import Context, DeliveryError, Request, Response
+from integrations.base import LOG_BODY_LIMIT, Context, DeliveryError, Request, Response
 from integrations.netguard import refusal
 from relay.models import Secret, Webhook
 from relay.redact import Redactor
@@ -99,9 +99,15 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     return Outcome(
         ok=result is not None and error is None, retryable=retryable,
         request=redactor.data(request.to_log()) if request else None,
-        response=redactor.data(response.to_log()) if response else None,
+        response=_cut(redactor.data(response.to_log())) if response else None,
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
         notes=[redactor.text(n) for n in notes])
+
+
+def _cut(logged: dict[str, Any]) -> dict[str, Any]:
+    """The stored answer: its body cut to LOG_BODY_LIMIT after redaction, so no part of a secret is kept."""
+    body = logged.get("body")
+    return {**logged, "body": body[:LOG_BODY_LIMIT]} if isinstance(body, str) else logged
 
 
 def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:
