@@ -68,7 +68,8 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
             outcome = Outcome(ok=False, retryable=False, request=None, response=None,
                               error="the webhook was deleted before this delivery was sent", duration_ms=0)
         else:
-            outcome = attempt(session, runtime, webhook, variables, delivery_id)
+            outcome = attempt(session, runtime, webhook, variables, delivery_id,
+                              before_send=lambda seconds: _extend_lease(runtime, delivery_id, owner, seconds))
         status, delay = _next_state(runtime, outcome, number)
         now = utcnow()
         session.add(Attempt(delivery_id=delivery_id, number=number, at=now, duration_ms=outcome.duration_ms,
@@ -96,11 +97,20 @@ def run_delivery(runtime: Runtime, delivery_id: str) -> str:
     if delay is not None:
         try:
             queue.enqueue_later(runtime.redis, runtime.settings.queue_name, delivery_id, number, delay,
-                                runtime.settings.lease_seconds)
+                                queue.job_timeout(runtime.settings))
         except Exception as exc:  # the sweeper picks it up when due
             log.warning("could not schedule retry of %s: %s", delivery_id, type(exc).__name__,
                         extra={"delivery_id": delivery_id})
     return status
+
+
+def _extend_lease(runtime: Runtime, delivery_id: str, owner: str, seconds: float) -> None:
+    """Hold the lease for the whole send the webhook's timeouts allow, so no worker sends it again meanwhile."""
+    if seconds <= runtime.settings.lease_seconds:
+        return
+    with runtime.sessions.begin() as session:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
+                        .values(lease_until=utcnow() + timedelta(seconds=seconds)))
 
 
 def _next_state(runtime: Runtime, outcome: Outcome, number: int) -> tuple[str, float | None]:

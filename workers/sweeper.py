@@ -34,7 +34,7 @@ def sweep(runtime: Runtime) -> int:
         return 0
     lost = queue.not_waiting(runtime.redis, settings.queue_name, due)
     if lost:
-        queue.enqueue(runtime.redis, settings.queue_name, lost, settings.lease_seconds)
+        queue.enqueue(runtime.redis, settings.queue_name, lost, queue.job_timeout(settings))
         log.info("sweeper re-enqueued %d due deliveries", len(lost))
     return len(lost)
 

@@ -59,8 +59,13 @@ def secret_lookup(session: Session, runtime: Runtime) -> Callable[[str], str]:
     return lookup
 
 
+def send_budget(requests: int, connect: float, read: float) -> float:
+    """The longest an attempt of `requests` HTTP requests may take by its own timeouts, plus a margin."""
+    return (requests + 1) * (connect + read) + 5  # +1: a crumb or an installation token fetched first
+
+
 def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dict[str, str],
-            delivery_id: str) -> Outcome:
+            delivery_id: str, before_send: Callable[[float], None] | None = None) -> Outcome:
     """Send once; never raises for a failed send — the Outcome says what happened, secrets redacted."""
     integration = integrations.get(webhook.kind)
     renderer = Renderer(variables, secret_lookup(session, runtime))
@@ -81,6 +86,8 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         timeout = (webhook.connect_timeout or DEFAULT_TIMEOUT[0], webhook.read_timeout or DEFAULT_TIMEOUT[1])
         ctx = Context(session=runtime.http_session(), check_url=runtime.guard.check_url, timeout=timeout,
                       delivery_id=delivery_id, extra={"signing_secret": signing_secret} if signing_secret else {})
+        if before_send is not None:  # the lease must outlast the longest send these timeouts allow
+            before_send(send_budget(len(_described(integration, built)), *timeout))
         with runtime.guard.enforced():  # whichever library the integration uses, its connections are checked
             result = integration.send(built, ctx)
         response = result.response

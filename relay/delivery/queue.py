@@ -24,6 +24,15 @@ def job_id(delivery_id: str, attempts_made: int) -> str:
     return f"{delivery_id}_{attempts_made}"
 
 
+# RQ's own kill switch for a job, far above any send a webhook may ask for (see send_budget): the lease, not
+# this, is what lets another worker take over from a dead one. docs/RELIABILITY.md states the invariant.
+JOB_TIMEOUT_SECONDS = 3600
+
+
+def job_timeout(settings) -> int:
+    return int(max(settings.lease_seconds, JOB_TIMEOUT_SECONDS))
+
+
 def queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer)
 
@@ -51,7 +60,7 @@ def enqueue_fresh(runtime: Runtime, delivery_ids: list[str]) -> None:
     """Queue fresh deliveries after their commit; if Redis is away the sweeper sends them later."""
     try:
         enqueue(runtime.redis, runtime.settings.queue_name, [(d, 0) for d in delivery_ids],
-                runtime.settings.lease_seconds)
+                job_timeout(runtime.settings))
     except Exception as exc:
         log.warning("%d deliveries stored, enqueue failed (%s); the sweeper will send them",
                     len(delivery_ids), type(exc).__name__)

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import time
 
 import pytest
 import redis
@@ -142,3 +143,19 @@ def test_embedded_redis_sigkilled_is_restarted_and_what_came_meanwhile_goes_out(
     assert relay.proc.poll() is None
     servers = [p for p in relay.descendants() if "valkey-server" in cmdline(p) or "redis-server" in cmdline(p)]
     assert len(servers) == 1 and servers != [server]
+
+
+def test_a_send_longer_than_the_lease_is_sent_once(relay_factory, sink):
+    """M4: a webhook's read timeout beyond the lease (3 s here, as RELAY_LEASE_SECONDS) and RQ's job timeout:
+    the lease is held for the whole send its timeouts allow, so a slow answer is neither cut nor sent twice."""
+    relay = relay_factory().start()
+    sink.behaviour = lambda n, req: (200, 8)  # answers after 8 s
+    assert relay.call("POST", "/webhooks", json={"events": ALL_EVENTS, "timeout": {"read": 20}, "request": {
+        "method": "POST", "url": sink.url + "/hook", "body": "x"}}).status_code == 201
+    event = json.loads((EVENTS_DIR / "contract_published.json").read_text())
+    assert relay.call("POST", "/events", json=event).status_code == 202
+    wait_for(lambda: statuses(relay) == ["succeeded"], timeout=40, what="the slow send recorded")
+    time.sleep(2)  # a second worker or the sweeper would have sent it again by now
+    assert len(sink.requests) == 1
+    (delivery,) = relay.call("GET", "/deliveries").json()["deliveries"]
+    assert len(delivery["attempts"]) == 1 and delivery["attempts"][0]["error"] is None
