@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 FieldErrors = dict[str, list[str]]
 
@@ -23,6 +23,38 @@ def split_url(url: str) -> SplitResult | None:
 def carries_credentials(parts: SplitResult) -> bool:
     """True for `scheme://user:password@host`: such a URL would show its secret wherever the URL is shown."""
     return "@" in parts.netloc
+
+
+def dot_segment(part: str) -> bool:
+    """True for a path segment that is, or decodes to, '.' or '..' (%2e%2e, %252e...): servers resolve those."""
+    for _ in range(3):
+        if part in (".", ".."):
+            return True
+        decoded = unquote(part)
+        if decoded == part:
+            return False
+        part = decoded
+    return part in (".", "..")
+
+
+def path_problem(url: str) -> str | None:
+    """Why a rendered URL would not reach the endpoint it names: a dot segment or a control character."""
+    if any(ord(c) < 33 or c == "\x7f" for c in url):
+        return "contains a space or control character after rendering"
+    parts = split_url(url)
+    if parts is None:
+        return "is not a valid URL after rendering"
+    if any(dot_segment(segment) for segment in parts.path.split("/")):
+        return "has a '.' or '..' path segment after rendering (an event value must not change the endpoint)"
+    return None
+
+
+def checked_url(url: str, field: str) -> str:
+    """`url` when its path stays where it points, else a PermanentDeliveryError naming the field."""
+    problem = path_problem(url)
+    if problem:
+        raise PermanentDeliveryError(f"{field} {problem}; not sent")
+    return url
 
 
 class DeliveryError(Exception):
@@ -73,20 +105,22 @@ class Request:
         return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
 
 
-# How much of a target's answer the attempt log keeps (DESIGN §7: 4 KiB).
+# How much of a target's answer the attempt log keeps (DESIGN §7: 4 KiB), cut after redaction; and how much is
+# read for it: enough past the cut that a secret starting before the cut is whole when it is redacted.
 LOG_BODY_LIMIT = 4096
+READ_LIMIT = LOG_BODY_LIMIT + 16 * 1024
 
 
 @dataclass
 class Response:
-    """What the target answered; the attempt log keeps the first LOG_BODY_LIMIT characters of the body."""
+    """What the target answered; the attempt log keeps the first LOG_BODY_LIMIT characters of the redacted body."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
 
     def to_log(self) -> dict[str, Any]:
-        return {"status": self.status, "headers": dict(self.headers), "body": self.body[:LOG_BODY_LIMIT]}
+        return {"status": self.status, "headers": dict(self.headers), "body": self.body[:READ_LIMIT]}
 
 
 @dataclass
@@ -138,6 +172,11 @@ class Integration:
     def supersede_key(self, config: Mapping[str, Any], render: Render) -> Any:
         """What a newer send of the same webhook makes moot (GitHub: repository, commit and context); None: nothing."""
         return None
+
+    def credentials(self, built: Any) -> list[tuple[str, str]]:
+        """(username, password) pairs `send` puts in an HTTP basic-auth header beyond its requests' `auth`, so
+        their base64 form is masked wherever the target echoes them."""
+        return []
 
     def describe(self, built: Any) -> list[Request]:
         """The requests `built` stands for, for the attempt log when sending fails before any response."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
+from urllib3.util.retry import Retry
 
 from integrations.base import (
     Context,
@@ -24,7 +26,16 @@ from integrations.base import (
     Result,
     RetryableDeliveryError,
 )
-from integrations.outcome import OWNER_NAME, fail, target_message, template_or, url_problem, wait_seconds
+from integrations.outcome import (
+    COMMIT_SHA,
+    OWNER_NAME,
+    endpoint,
+    fail,
+    target_message,
+    template_or,
+    url_problem,
+    wait_seconds,
+)
 
 STATES = ("success", "failure", "pending", "error")
 EVENT_STATES = {
@@ -35,6 +46,10 @@ EVENT_STATES = {
     "provider_verification_failed": "failure",
 }
 APP_FIELDS = ("app_id", "private_key", "installation_id")
+# PyGithub takes any status below 400 for success (and follows a same-host 301). Answering a redirect with an
+# error at the transport keeps "only 2xx succeeds, redirects are never followed" as for every other target.
+NO_REDIRECTS = Retry(total=0, connect=0, read=0, redirect=0, status_forcelist=(301, 302, 303, 305, 307, 308),
+                     allowed_methods=None, raise_on_status=True, raise_on_redirect=True)
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)  # installation tokens live an hour; renew well before
 
 
@@ -119,6 +134,9 @@ class GitHubStatus(Integration):
         repo = config.get("repository")
         if repo and not template_or(OWNER_NAME, repo):
             errors["repository"] = ["must be owner/name"]
+        sha = config.get("sha")
+        if sha and "${" not in str(sha) and not all(COMMIT_SHA.match(s.strip()) for s in str(sha).split(",")):
+            errors["sha"] = ["must be commit shas (7 to 40 hex digits), comma-separated, or a template"]
         app = [name for name in APP_FIELDS if config.get(name)]
         if config.get("token") and app:
             errors["token"] = ["give either a token or a GitHub App (app_id, private_key, installation_id), not both"]
@@ -156,9 +174,14 @@ class GitHubStatus(Integration):
         shas = tuple(dict.fromkeys(s.strip() for s in value("sha").split(",") if s.strip()))
         if not shas:
             raise PermanentDeliveryError("sha is empty after rendering; nothing to set a status on")
+        for sha in shas:
+            if not COMMIT_SHA.match(sha):
+                raise PermanentDeliveryError(f"sha {sha[:80]!r} is not a commit sha (7 to 40 hex digits) after "
+                                             "rendering; set the consumer version to the git sha or set sha")
         target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
         return CommitStatus(
-            base_url=value("base_url").rstrip("/"), repository=repository, shas=shas, state=state,
+            base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
+            repository=repository, shas=shas, state=state,
             context=value("context"), description=cut(value("description") or default_description(state, variables)),
             target_url=target,
             auth=GitHubAuth(token=value("token", "header"), app_id=value("app_id"),
@@ -172,7 +195,7 @@ class GitHubStatus(Integration):
         from github import Auth, Github, GithubException  # noqa: PLC0415 (PyGithub is heavy: loaded only where a GitHub status is sent)
 
         ctx.check_url(built.base_url)
-        options = {"base_url": built.base_url, "timeout": int(ctx.timeout[1]), "retry": None,
+        options = {"base_url": built.base_url, "timeout": int(ctx.timeout[1]), "retry": NO_REDIRECTS,
                    "seconds_between_requests": None, "seconds_between_writes": None}  # never sleep in a worker
         fetched = False
         try:
@@ -188,6 +211,11 @@ class GitHubStatus(Integration):
                     **({"target_url": built.target_url} if built.target_url else {}))
         except GithubException as exc:
             raise github_error(exc, built.requests(with_app_token=fetched)) from None
+        except requests.exceptions.RetryError as exc:  # NO_REDIRECTS: an answer PyGithub would take for success
+            status = re.search(r"too many (\d{3}) ", str(exc))
+            raise PermanentDeliveryError(f"GitHub redirected from base_url (HTTP {status[1] if status else '3xx'}); "
+                                         "redirects are not followed: set the webhook's base_url to GitHub's "
+                                         "final API address") from None
         except requests.RequestException as exc:
             raise RetryableDeliveryError(f"GitHub unreachable: {type(exc).__name__}") from None
         except RuntimeError as exc:

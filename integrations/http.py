@@ -13,7 +13,7 @@ import requests
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from integrations.base import (
-    LOG_BODY_LIMIT,
+    READ_LIMIT,
     Context,
     Field,
     FieldErrors,
@@ -24,6 +24,7 @@ from integrations.base import (
     Response,
     Result,
     RetryableDeliveryError,
+    checked_url,
 )
 
 RETRYABLE_STATUSES = {408, 425, 429}
@@ -43,7 +44,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def to_response(resp: requests.Response) -> Response:
-    body = resp.content[:LOG_BODY_LIMIT].decode(resp.encoding or "utf-8", errors="replace")
+    body = resp.content[:READ_LIMIT].decode(resp.encoding or "utf-8", errors="replace")
     return Response(status=resp.status_code, headers=dict(resp.headers), body=body)
 
 
@@ -129,7 +130,8 @@ class HttpRequest(Integration):
         auth = None
         if config.get("username"):
             auth = (render(config["username"], "header"), render(config.get("password") or "", "header"))
-        return Request(method=str(config.get("method") or "POST").upper(), url=render(config["url"], "url"),
+        url = checked_url(render(config["url"], "url"), "url")
+        return Request(method=str(config.get("method") or "POST").upper(), url=url,
                        headers=headers, body=body, auth=auth)
 
     def send(self, built: Request, ctx: Context) -> Result:

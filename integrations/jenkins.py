@@ -22,7 +22,7 @@ from integrations.base import (
     RetryableDeliveryError,
 )
 from integrations.http import to_response
-from integrations.outcome import fail, target_message, url_problem
+from integrations.outcome import checked_url, dot_segment, fail, target_message, url_problem
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,9 @@ class Jenkins(Integration):
         if config.get("url") and url_problem(config["url"]):
             errors["url"] = [url_problem(config["url"])]
         job = config.get("job")
-        if job is not None and (not isinstance(job, str) or any(not part for part in job.split("/"))):
-            errors["job"] = ["must be a job name, with folders as a/b"]
+        if job is not None and (not isinstance(job, str) or any(not part or dot_segment(part)
+                                                                for part in job.split("/"))):
+            errors["job"] = ["must be a job name, with folders as a/b (no empty, '.' or '..' part)"]
         params = config.get("parameters")
         if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) for k in params)):
             errors["parameters"] = ["must be a map of names to values"]
@@ -94,17 +95,26 @@ class Jenkins(Integration):
         return errors
 
     def build(self, config: Mapping[str, Any], render: Render, variables: Mapping[str, str]) -> JenkinsBuild:
-        job = render(str(config["job"]), "text").strip("/")
-        if not job or any(not part.strip() for part in job.split("/")):
-            raise PermanentDeliveryError(f"job {job!r} is not a job name after rendering")
+        # Folders come from the template; each rendered part must stay exactly one job name.
+        parts = [render(part, "text").strip() for part in str(config["job"]).strip("/").split("/")]
+        job = "/".join(parts)
+        if any(not part or "/" in part or dot_segment(part) or any(ord(c) < 32 or c == "\x7f" for c in part)
+               for part in parts):
+            raise PermanentDeliveryError(f"job {job[:120]!r} is not a job name after rendering (folders as a/b in "
+                                         "the template; no value may add a '/', be empty, '.' or '..', or hold a "
+                                         "control character)")
         parameters = {render(str(k), "text"): render(str(v), "text")
                       for k, v in (config.get("parameters") or {}).items()}
-        return JenkinsBuild(url=render(str(config["url"]), "url").rstrip("/") + "/", job=job, parameters=parameters,
+        url = checked_url(render(str(config["url"]), "url").rstrip("/") + "/", "url")
+        return JenkinsBuild(url=url, job=job, parameters=parameters,
                             username=render(config.get("username") or "", "header"),
                             token=render(config.get("token") or "", "header"))
 
     def describe(self, built: JenkinsBuild) -> list[Request]:
         return built.requests()
+
+    def credentials(self, built: JenkinsBuild) -> list[tuple[str, str]]:
+        return [(built.username, built.token)] if built.username and built.token else []
 
     def send(self, built: JenkinsBuild, ctx: Context) -> Result:
         ctx.check_url(built.url)

@@ -54,6 +54,18 @@ def address_problem(address: str) -> str | None:
     return None
 
 
+def literal_address(host: str) -> str | None:
+    """The IP address a host spells without DNS (also 127.1, 0x7f.0.0.1, 2130706433), else None."""
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except (OSError, UnicodeError, ValueError):
+        return None
+
+
 def _host_allowed(host: str, addresses: list[str], allowed: tuple[str, ...]) -> bool:
     for rule in allowed:
         if "/" in rule:
@@ -89,6 +101,18 @@ class Guard:
             problem = self._forbidden(address)
             if problem:
                 raise AddressRefused(f"refused host {host}: {address} is {problem}{ALLOW_HINT}")
+
+    def literal_problem(self, url: str) -> str | None:
+        """Why the policy refuses a URL whose host is a literal address (no DNS asked), for save-time checks."""
+        parts = split_url(url)
+        host = (parts.hostname or "") if parts else ""
+        address = literal_address(host)
+        if address is None:
+            return None
+        if self.policy.allowed_hosts and not _host_allowed(host, [address], self.policy.allowed_hosts):
+            return f"host {host} is not in RELAY_ALLOWED_HOSTS"
+        problem = self._forbidden(address)
+        return f"{host} is {problem}{ALLOW_HINT}" if problem else None
 
     def _forbidden(self, address: str) -> str | None:
         """Why the policy refuses connecting to this address, or None."""

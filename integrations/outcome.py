@@ -8,10 +8,23 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.base import DeliveryError, PermanentDeliveryError, Request, Response, carries_credentials, split_url
+from integrations.base import (
+    DeliveryError,
+    PermanentDeliveryError,
+    Request,
+    Response,
+    carries_credentials,
+    checked_url,
+    dot_segment,
+    split_url,
+)
 from integrations.http import classify, retry_after_seconds
 
-OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# GitHub's rules: an owner is up to 39 letters, digits and hyphens (underscores for managed users), not starting
+# with a hyphen; a repository name up to 100 letters, digits, '.', '-', '_', and never '.' or '..'.
+OWNER_NAME = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,39}/(?!\.{1,2}$)[A-Za-z0-9_.-]{1,100}\Z")
+COMMIT_SHA = re.compile(r"^[0-9a-fA-F]{7,40}\Z")
+EVENT_VALUE = re.compile(r"\$\{pactbroker\.")
 
 
 def wait_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -55,6 +68,14 @@ def fail(response: Response, requests_made: list[Request], detail: str = "",
     return PermanentDeliveryError(f"unexpected success status {response.status}", response=response)
 
 
+def endpoint(render: Any, template: str, field: str) -> str:
+    """A base URL field rendered (secrets only: event values may not choose where a request goes), checked."""
+    if EVENT_VALUE.search(template):
+        raise PermanentDeliveryError(f"{field} uses an event value (${{pactbroker.*}}); an event must not choose "
+                                     "the endpoint; not sent")
+    return checked_url(render(template, "text").strip().rstrip("/"), field)
+
+
 def template_or(pattern: re.Pattern, value: Any) -> bool:
     """True when a field is a template (checked after rendering) or already matches `pattern`."""
     return isinstance(value, str) and ("${" in value or bool(pattern.match(value)))
@@ -74,4 +95,8 @@ def url_problem(value: Any) -> str | None:
                 "use the secret fields")
     if "${" in parts.netloc:
         return "must not have a template in its host"
+    if EVENT_VALUE.search(value):
+        return "must not contain event values (${pactbroker.*}): an event must not choose the endpoint"
+    if any(dot_segment(segment) for segment in parts.path.split("/")):
+        return "must not have a '.' or '..' path segment"
     return None

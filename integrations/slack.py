@@ -22,7 +22,7 @@ from integrations.base import (
     split_url,
 )
 from integrations.netguard import AddressRefused
-from integrations.outcome import fail, url_problem, wait_seconds
+from integrations.outcome import EVENT_VALUE, endpoint, fail, url_problem, wait_seconds
 
 # Slack error codes worth another try; every other code means the configuration must change.
 # https://docs.slack.dev/reference/methods/chat.postMessage#errors, https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks#handling_errors
@@ -138,7 +138,10 @@ class Slack(Integration):
             errors["channel"] = ["is required with a token"]
         elif not hook and not token:
             errors["webhook_url"] = ["is required unless a token and a channel are given"]
-        if hook and "${" not in hook and url_problem(hook):
+        if hook and EVENT_VALUE.search(str(hook)):
+            errors["webhook_url"] = ["must not contain event values (${pactbroker.*}): an event must not choose "
+                                     "the endpoint"]
+        elif hook and "${" not in hook and url_problem(hook):
             errors["webhook_url"] = [url_problem(hook)]
         if config.get("base_url") and url_problem(config["base_url"]):
             errors["base_url"] = [url_problem(config["base_url"])]
@@ -156,9 +159,10 @@ class Slack(Integration):
                                                                   "blocks": blocks(variables, text)}]}
         if config.get("token"):
             payload = {"channel": render(config.get("channel") or "", "text"), **payload}
-            base = render(config.get("base_url") or self.fields["base_url"].default, "text").rstrip("/") + "/"
+            base = endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url") + "/"
             return SlackMessage(payload=payload, token=render(config["token"], "header"), base_url=base)
-        return SlackMessage(payload=payload, webhook_url=render(config.get("webhook_url") or "", "text"))
+        hook = endpoint(render, config.get("webhook_url") or "", "webhook_url")
+        return SlackMessage(payload=payload, webhook_url=hook)
 
     def describe(self, built: SlackMessage) -> list[Request]:
         return built.requests()

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from integrations.base import Context, Field, FieldErrors, Integration, PermanentDeliveryError, Render, Request, Result
 from integrations.http import perform
-from integrations.outcome import OWNER_NAME, fail, target_message, template_or, url_problem
+from integrations.outcome import OWNER_NAME, endpoint, fail, target_message, template_or, url_problem
 
 MERGE_MODES = ("replace", "merge", "deep_merge", "deep_merge_append", "deep_merge_prepend")
 
@@ -82,7 +82,8 @@ class Travis(Integration):
         if not branch:
             raise PermanentDeliveryError("branch is empty after rendering")
         env = {str(k): render(str(v), "text") for k, v in (config.get("env") or {}).items()}
-        return TravisRequest(base_url=value("base_url").rstrip("/"), repository=repository, branch=branch,
+        base_url = endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url")
+        return TravisRequest(base_url=base_url, repository=repository, branch=branch,
                              message=value("message"), env=env,
                              merge_mode=config.get("merge_mode") or self.fields["merge_mode"].default,
                              token=value("token", "header"))

@@ -23,6 +23,14 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message names the variable."""
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` (mode 0700) or make an existing one of ours 0700: it holds the database, keys and logs."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -111,7 +119,7 @@ class Settings:
 
     def ensure_data_dir(self) -> Path:
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
         except OSError as exc:
             raise ConfigError(f"RELAY_DATA_DIR: cannot create {self.data_dir}: {exc.strerror or exc}") from None
         return self.data_dir

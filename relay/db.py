@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from relay.config import Settings
+from relay.config import Settings, private_dir
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "relay_read_only"
@@ -23,7 +24,7 @@ def make_engine(settings: Settings) -> Engine:
     if settings.is_sqlite:
         path = settings.database_url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
         engine = create_engine(settings.database_url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -32,6 +33,17 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def private_file(path: Path) -> None:
+    """The SQLite file (and its -wal/-shm, which SQLite creates with the file's mode) readable by us only:
+    it holds password hashes, the audit log and delivery logs."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_uid == os.getuid():
+            file.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 # Webhook documents are a few levels deep; no body the relay accepts needs more.
 MAX_DEPTH = 32
+# Python refuses to turn longer digit strings into an int (ValueError deep in the parser, a 500).
+MAX_INT_DIGITS = 4300
 # A string token (escapes included) or one bracket: brackets inside strings are skipped whole.
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
@@ -41,4 +43,10 @@ def loads(data: bytes | str, limit: int = MAX_DEPTH) -> Any:
     text = data if isinstance(data, str) else data.decode(json.detect_encoding(data), "surrogatepass")
     if _deeper_than(text, limit):
         raise TooDeep(f"nests deeper than {limit} levels")
-    return json.loads(text)
+    return json.loads(text, parse_int=_int)
+
+
+def _int(digits: str) -> int | float:
+    # Beyond the limit the number is kept as a float (inf): still a number, so the field that holds it is
+    # reported as wrongly typed or out of range, instead of the whole body failing with a 500.
+    return int(digits) if len(digits) <= MAX_INT_DIGITS else float(digits)

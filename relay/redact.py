@@ -30,6 +30,10 @@ class Redactor:
             if not value or len(value) < MIN_SECRET_LENGTH:
                 continue
             escaped = json.dumps(value)[1:-1]
+            # A target echoing UTF-8 bytes that the answer's charset (often the HTTP default) reads as Latin-1.
+            misread = value.encode("utf-8", "surrogatepass").decode("latin-1")
+            if misread != value:
+                forms.add(misread)
             # Servers and libraries echo URLs back with "/" left unencoded, and JSON bodies inside JSON.
             forms.update({value, quote_plus(value, safe=""), quote(value, safe=""), quote_plus(value, safe="/"),
                           quote(value), escaped, json.dumps(escaped)[1:-1],
@@ -38,12 +42,19 @@ class Redactor:
                          if forms else None)
         self._values = [v for v in values if v and len(v) >= MIN_SECRET_LENGTH]
 
-    def add_basic_auth(self, username: str, password: str) -> Redactor:
-        """Also catch the base64 `user:password` credential of a basic-auth header."""
-        if not password:
-            return self
-        pair = base64.b64encode(f"{username}:{password}".encode()).decode()
-        return Redactor([*self._values, pair])
+    def add_basic_auth(self, *pairs: tuple[str, str]) -> Redactor:
+        """Also catch the base64 `user:password` credential of each basic-auth pair (Latin-1 as requests
+        sends it, and UTF-8)."""
+        extra = set()
+        for username, password in pairs:
+            if not password:
+                continue
+            for encoding in ("latin-1", "utf-8"):
+                try:
+                    extra.add(base64.b64encode(f"{username}:{password}".encode(encoding)).decode())
+                except UnicodeEncodeError:
+                    continue
+        return Redactor([*self._values, *sorted(extra)]) if extra else self
 
     def text(self, value: str | None) -> str | None:
         if value is None or self._pattern is None:

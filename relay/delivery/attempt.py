@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 import integrations
-from integrations.base import Context, DeliveryError, Request, Response
+from integrations.base import LOG_BODY_LIMIT, Context, DeliveryError, Request, Response
 from integrations.netguard import refusal
 from relay.delivery import ratelimits
 from relay.models import Secret, Webhook
@@ -115,13 +115,15 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     redactor = Redactor([*renderer.used, *literal_secrets])
     requests_made: list[Request] = result.requests if result else _described(integration, built)
     request = requests_made[-1] if requests_made else None
-    if request is not None and request.auth:
-        redactor = redactor.add_basic_auth(*request.auth)
+    pairs = [r.auth for r in requests_made if r.auth]
+    if built is not None:  # every credential the integration sent, whatever field it came from
+        pairs += integration.credentials(built)
+    redactor = redactor.add_basic_auth(*pairs)
     notes = [result.note] if result and result.note else []
     return Outcome(
         ok=result is not None and error is None, retryable=retryable,
         request=redactor.data(request.to_log()) if request else None,
-        response=redactor.data(response.to_log()) if response else None,
+        response=_cut(redactor.data(response.to_log())) if response else None,
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
         notes=[redactor.text(n) for n in notes], skipped=redactor.text(result.skipped) if result else "",
         limit_key=limit_key, internal=bool(error and error.startswith(INTERNAL)))
@@ -133,6 +135,12 @@ def _limit_key(runtime: Runtime, integration, built, credentials: list[str]) -> 
     if not planned:
         return None
     return ratelimits.limit_key(runtime.settings.secret_key, planned[0].url, credentials)
+
+
+def _cut(logged: dict[str, Any]) -> dict[str, Any]:
+    """The stored answer: its body cut to LOG_BODY_LIMIT after redaction, so no part of a secret is kept."""
+    body = logged.get("body")
+    return {**logged, "body": body[:LOG_BODY_LIMIT]} if isinstance(body, str) else logged
 
 
 def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from integrations.base import FieldErrors, split_url
+from integrations.base import FieldErrors, dot_segment, split_url
 
 MARK = re.compile(r"\{\{([a-z_]+)\}\}")
 SECRET_NAME = re.compile(r"^[A-Za-z0-9]+$")
@@ -167,6 +167,9 @@ def expand(name: str, params: dict[str, Any]) -> dict[str, Any]:
             errors[key] = ["must be a string"]
         elif "${" in value or "{{" in value:
             errors[key] = ["must be a literal value, not a template"]
+        elif spec.kind not in ("base_url", "secret") and any(
+                not part or dot_segment(part) for part in (value.split("/") if spec.slashes else [value])):
+            errors[key] = ["must not be or contain an empty, '.' or '..' path segment"]
         elif spec.kind == "secret" and not SECRET_NAME.match(value):
             errors[key] = ["must be a secret name (letters and digits)"]
         elif spec.kind == "base_url" and (split_url(value) is None or split_url(value).scheme not in ("http", "https")

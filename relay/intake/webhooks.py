@@ -10,12 +10,13 @@ from typing import Any
 
 import integrations
 from integrations.base import Field, carries_credentials, split_url
+from integrations.netguard import Guard, Policy
 from relay.config import Settings
 from relay.errors import PayloadError
 from relay.intake.events import EVENT_NAMES
 from relay.models import TargetState, Webhook
 from relay.redact import HEADER_MASK, is_sensitive_header
-from relay.security.secrets import Vault, is_sealed
+from relay.security.secrets import DecryptionError, Vault, is_sealed
 from relay.templating import PLACEHOLDER, host_is_templated, reference_only, template_errors
 
 UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
@@ -197,10 +198,23 @@ class WebhookInput:
             out[key] = self._protect(field, value, old.get(key), path)
         if kind == "request":
             self._check_request(out)
-        for field, messages in integration.validate(self._plain(out)).items():
+        plain = self._plain(out)
+        for field, messages in integration.validate(plain).items():
             for message in messages:
                 self.error(f"{kind}.{field}", message)
+        self._check_addresses(kind, plain)
         return out
+
+    def _check_addresses(self, kind: str, config: dict[str, Any]) -> None:
+        """A literal internal address in any URL field is refused now, not at every send (names still are
+        checked at every connection)."""
+        guard = Guard(Policy(allow_private=self.settings.allow_private_networks,
+                             allowed_hosts=self.settings.allowed_hosts, schemes=self.settings.allowed_schemes))
+        for key, value in config.items():
+            if isinstance(value, str) and "://" in value:
+                problem = guard.literal_problem(PLACEHOLDER.sub("x", value))
+                if problem:  # names the host only: a secret URL's path stays unsaid
+                    self.error(f"{kind}.{key}", f"refused: {problem}")
 
     def _typed(self, path: str, field: Field, value: Any) -> Any:
         ok = {
@@ -237,9 +251,16 @@ class WebhookInput:
             return self.vault.seal(value)
         return value
 
-    def _plain(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Config for integration.validate: shapes only, sealed values as an opaque marker."""
-        return {k: ("<secret>" if is_sealed(v) else v) for k, v in config.items()}
+    def _plain(self, value: Any) -> Any:
+        """Config for integration.validate: the real values (a literal secret is validated, then kept sealed)."""
+        if isinstance(value, dict):
+            return {k: self._plain(v) for k, v in value.items()}
+        if not is_sealed(value):
+            return value
+        try:
+            return self.vault.unseal(value)
+        except DecryptionError:  # a value kept from before a key was dropped: its shape cannot be checked
+            return "<secret>"
 
     def _check_request(self, config: dict[str, Any]) -> None:
         method = str(config.get("method", "POST")).upper()

@@ -103,8 +103,24 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     for child in children:
         child.start(env)
     log.info("Pact Relay listening on http://%s:%d (%d workers); Ctrl-C stops it", host, port, workers)
+    redis_restarts, redis_started = 0, time.monotonic()
     try:
         while not stopping:
+            if redis_proc is not None and redis_proc.poll() is not None and not stopping:
+                # Supervised like the others: the database keeps what was accepted meanwhile, and the sweeper
+                # re-enqueues it into the fresh server, so nothing waits for a manual restart.
+                if time.monotonic() - redis_started > 60:
+                    redis_restarts = 0
+                delay = RESTART_BACKOFF[min(redis_restarts, len(RESTART_BACKOFF) - 1)]
+                log.warning("embedded Redis exited with %s; restarting in %ds", redis_proc.returncode, delay)
+                time.sleep(delay)
+                redis_restarts += 1
+                try:
+                    redis_proc = embedded_redis.start(settings, preexec_fn=die_with_parent, own_session=True)
+                    log.info("embedded Redis restarted (pid %d)", redis_proc.pid)
+                except Exception as exc:  # noqa: BLE001 -- keep supervising; try again after the next delay
+                    log.error("embedded Redis did not start: %s", exc)
+                redis_started = time.monotonic()
             for child in children:
                 if child.proc.poll() is not None and not stopping:
                     _restart(child, env)

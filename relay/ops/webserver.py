@@ -1,11 +1,12 @@
-"""gunicorn's threaded worker with a read deadline per request, so slow clients cannot hold every thread."""
+"""gunicorn's threaded worker that buffers each request before a thread serves it, with a read deadline."""
 
 from __future__ import annotations
 
 import errno
+import re
 import time
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
 from relay.config import Settings
 
@@ -45,9 +46,32 @@ class DeadlineSocket:
         return getattr(self._sock, name)
 
 
+MAX_HEAD = 64 * 1024  # beyond this gunicorn's own limits answer; hand it over
+MAX_BUFFERED_BODY = 1024 * 1024  # larger bodies are refused by the app (413) without being read
+BODY_TIMED_OUT = b'{"error": "the request body did not arrive in time, or not all of it"}\n'
+TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+             b"Content-Length: %d\r\n\r\n%s" % (len(BODY_TIMED_OUT), BODY_TIMED_OUT))
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n")
+
+
+def complete(buffered: bytes | bytearray) -> bool:
+    """True once `buffered` holds a whole HTTP/1 request (head and Content-Length body), or all we will wait for."""
+    end = buffered.find(b"\r\n\r\n")
+    if end < 0:
+        return len(buffered) > MAX_HEAD
+    head = bytes(buffered[:end + 2]).lower()
+    if b"\r\ntransfer-encoding:" in head:
+        return True  # chunked bodies are read by the thread, still under the deadline
+    length = CONTENT_LENGTH.search(head)
+    size = int(length[1]) if length else 0
+    return size > MAX_BUFFERED_BODY or len(buffered) - (end + 4) >= size
+
+
 class DeadlineWorker(ThreadWorker):
-    """`--worker-class relay.ops.webserver.DeadlineWorker`: a request's headers and body must arrive within
-    RELAY_REQUEST_READ_TIMEOUT seconds of its first byte (gthread alone waits for them forever)."""
+    """`--worker-class relay.ops.webserver.DeadlineWorker`: gthread, except that a request is read without a
+    thread waiting on it. Whatever bytes a client has sent are taken without blocking, and the connection goes
+    back to gunicorn's poller until the request is complete; only then does a thread parse and serve it. A
+    request's headers and body must arrive within RELAY_REQUEST_READ_TIMEOUT seconds of its first byte."""
 
     def init_process(self):
         self.read_timeout = Settings.from_env().request_read_timeout
@@ -58,6 +82,49 @@ class DeadlineWorker(ThreadWorker):
             return super().handle(conn)
         if not isinstance(conn.sock, DeadlineSocket):
             conn.sock = DeadlineSocket(conn.sock, self.read_timeout)
-        else:
+        buffered = getattr(conn, "relay_buffered", None)
+        if buffered is None:  # a new request on this connection
+            buffered = conn.relay_buffered = bytearray()
+            if conn.initialized:  # read-ahead of a kept-alive connection
+                buffered += conn.parser.unreader.take_buffered()
             conn.sock.restart()
+        raw, eof = conn.sock._sock, False
+        raw.setblocking(False)
+        try:
+            while not complete(buffered):
+                chunk = raw.recv(65536)
+                if not chunk:
+                    eof = True
+                    break
+                if not buffered:
+                    conn.sock.restart()  # the deadline counts from the request's first byte
+                buffered += chunk
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            return False
+        if not (eof or complete(buffered)):
+            if time.monotonic() > conn.sock.deadline:
+                if b"\r\n\r\n" in buffered:  # the head came, the body did not: say so, as the app would
+                    raw.setblocking(True)
+                    try:
+                        raw.sendall(TIMED_OUT)
+                    except OSError:
+                        pass
+                return False  # gunicorn closes it
+            conn.data_ready = True
+            return _DEFER  # back to the poller: no thread waits for the rest
+        conn.relay_buffered = None
+        raw.setblocking(True)
+        if eof and not buffered:
+            return False
+        conn.data_ready = True
+        conn.init()
+        conn.parser.unreader.unread(bytes(buffered))
         return super().handle(conn)
+
+    def finish_request(self, conn, fs):
+        super().finish_request(conn, fs)
+        if getattr(conn, "relay_buffered", None) is not None and conn in self.pending_conns:
+            # gunicorn gives a deferred connection its keep-alive time; a request being read gets its deadline
+            conn.timeout = max(conn.timeout or 0, conn.sock.deadline)

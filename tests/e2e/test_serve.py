@@ -3,9 +3,11 @@
 import json
 import os
 import signal
+import time
 
 import pytest
 import redis
+import requests
 
 from tests.conftest import EVENTS_DIR, sample_events
 from tests.e2e.conftest import alive, cmdline, wait_for
@@ -123,3 +125,37 @@ def test_sigkill_of_the_supervisor_leaves_no_orphans(relay_factory):
     relay.proc.kill()
     relay.proc.wait()
     wait_for(lambda: not any(alive(p) for p in tree), timeout=20, what="children gone with their parent")
+
+
+def test_embedded_redis_sigkilled_is_restarted_and_what_came_meanwhile_goes_out(relay_factory, sink):
+    """M3: serve supervises its embedded Redis like its other children; no manual restart."""
+    relay = relay_factory().start()
+    relay.call("POST", "/secrets", json={"name": "sinkToken", "value": "x-value"})
+    create_webhook(relay, sink)
+    (server,) = [p for p in relay.descendants() if "valkey-server" in cmdline(p) or "redis-server" in cmdline(p)]
+    os.kill(server, signal.SIGKILL)
+    wait_for(lambda: not alive(server), timeout=10, what="Redis gone")
+    event = json.loads((EVENTS_DIR / "contract_published.json").read_text())
+    assert relay.call("POST", "/events", json=event).status_code == 202  # the database is the truth
+    wait_for(lambda: statuses(relay) == ["succeeded"], timeout=60, what="delivered once Redis is back")
+    assert len(sink.requests) == 1
+    assert requests.get(f"{relay.url}/readyz", timeout=5).status_code == 200
+    assert relay.proc.poll() is None
+    servers = [p for p in relay.descendants() if "valkey-server" in cmdline(p) or "redis-server" in cmdline(p)]
+    assert len(servers) == 1 and servers != [server]
+
+
+def test_a_send_longer_than_the_lease_is_sent_once(relay_factory, sink):
+    """M4: a webhook's read timeout beyond the lease (3 s here, as RELAY_LEASE_SECONDS) and RQ's job timeout:
+    the lease is held for the whole send its timeouts allow, so a slow answer is neither cut nor sent twice."""
+    relay = relay_factory().start()
+    sink.behaviour = lambda n, req: (200, 8)  # answers after 8 s
+    assert relay.call("POST", "/webhooks", json={"events": ALL_EVENTS, "timeout": {"read": 20}, "request": {
+        "method": "POST", "url": sink.url + "/hook", "body": "x"}}).status_code == 201
+    event = json.loads((EVENTS_DIR / "contract_published.json").read_text())
+    assert relay.call("POST", "/events", json=event).status_code == 202
+    wait_for(lambda: statuses(relay) == ["succeeded"], timeout=40, what="the slow send recorded")
+    time.sleep(2)  # a second worker or the sweeper would have sent it again by now
+    assert len(sink.requests) == 1
+    (delivery,) = relay.call("GET", "/deliveries").json()["deliveries"]
+    assert len(delivery["attempts"]) == 1 and delivery["attempts"][0]["error"] is None

@@ -78,10 +78,10 @@ def _ok(httpserver) -> None:
 TARGETS = {
     "request (requests)": ("request", lambda base: {"method": "POST", "url": f"{base}/hook"}, _ok),
     "github token (PyGithub)": ("github", lambda base: {"repository": "acme/app", "token": "${user.GitHubToken}",
-                                                        "base_url": base}, serve_github),
+                                                        "sha": "9fceb02", "base_url": base}, serve_github),
     "github app (PyGithub)": ("github", lambda base: {"repository": "acme/app", "app_id": "4242",
                                                       "private_key": "${user.AppKey}", "installation_id": "77",
-                                                      "base_url": base}, serve_github),
+                                                      "sha": "9fceb02", "base_url": base}, serve_github),
     "slack webhook (slack-sdk)": ("slack", lambda base: {"webhook_url": f"{base}/services/${{user.SlackHookPath}}"},
                                   serve_slack),
     "slack bot (slack-sdk)": ("slack", lambda base: {"token": "${user.SlackToken}", "channel": "#pacts",

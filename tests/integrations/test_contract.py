@@ -13,7 +13,7 @@ from tests.relay.intake.test_presets import TOKENS
 
 # Literal secrets (not ${user.X}): the core can only redact values it knows, so none may reach a log by itself.
 SAMPLES = {
-    "github": {"repository": "a/b", "token": SECRETS["GitHubToken"]},
+    "github": {"repository": "a/b", "sha": "9fceb02", "token": SECRETS["GitHubToken"]},
     "slack": {"webhook_url": "https://hooks.slack.com/services/" + SECRETS["SlackHookPath"]},
     "jenkins": {"url": "https://ci.example.com", "job": "a/b", "username": "u", "token": SECRETS["JenkinsToken"],
                 "parameters": {"PACT_URL": "${pactbroker.pactUrl}"}},

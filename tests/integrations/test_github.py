@@ -15,8 +15,17 @@ from werkzeug import Response as WResponse
 
 from integrations import github as gh
 from integrations.base import PermanentDeliveryError, RetryableDeliveryError
-from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
+from tests.integrations.conftest import EVENT_NAMES, SECRETS, golden, recorded, renderer
+from tests.integrations.conftest import event as sample
 from tests.integrations.fakes import serve_github
+
+SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+
+
+def event(name: str, **overrides: str) -> dict[str, str]:
+    """A sample event whose consumer version is a git sha, as a GitHub status needs."""
+    return sample(name, **{"consumerVersionNumber": SHA, **overrides})
+
 
 STATUS_PATH = re.compile(r"^/repos/[^/]+/[^/]+/statuses/[^/]+$")
 STATUS_REPLY = {"id": 1, "state": "success", "context": "pact/Animal Profile Service", "url": "x"}
@@ -54,20 +63,20 @@ def test_states_follow_the_event():
 
 def test_several_consumer_versions_get_one_status_each(httpserver, ctx):
     serve_github(httpserver)
-    variables = event("provider_verification_failed", consumerVersionNumber="abc123, def456, abc123")
+    variables = event("provider_verification_failed", consumerVersionNumber="abc1234, def4567, abc1234")
     built, result = run(httpserver, ctx, variables)
-    assert built.shas == ("abc123", "def456")
+    assert built.shas == ("abc1234", "def4567")
     golden("github", "provider_verification_failed__two_consumer_versions", recorded(httpserver))
     assert "on 2 commit(s)" in result.note
 
 
 def test_custom_fields_and_long_description_are_cut(httpserver, ctx):
-    variables = event("provider_verification_succeeded")
+    variables = event("provider_verification_succeeded", providerVersionNumber="c0ffee1")
     built = gh.GitHubStatus().build(config(httpserver, description="x" * 200, context="ci/${pactbroker.consumerName}",
                                            sha="${pactbroker.providerVersionNumber}", target_url="https://e.x/y"),
                                     renderer(variables), variables)
     assert len(built.description) == 140 and built.description.endswith("…")
-    assert (built.context, built.shas, built.target_url) == ("ci/Matching Service", ("1.0.0",), "https://e.x/y")
+    assert (built.context, built.shas, built.target_url) == ("ci/Matching Service", ("c0ffee1",), "https://e.x/y")
 
 
 def test_retry_on_429_with_retry_after(httpserver, ctx):
@@ -95,7 +104,7 @@ def test_retry_on_5xx(httpserver, ctx):
 
 
 @pytest.mark.parametrize("status,message", [(401, "Bad credentials"), (403, "Resource not accessible by integration"),
-                                            (404, "Not Found"), (422, "No commit found for SHA: 1.0.1569369168")])
+                                            (404, "Not Found"), (422, "No commit found for SHA: 9fceb02")])
 def test_client_errors_fail_for_good_with_githubs_message(httpserver, ctx, status, message):
     httpserver.expect_request(STATUS_PATH).respond_with_json({"message": message}, status=status)
     with pytest.raises(PermanentDeliveryError) as err:
@@ -113,13 +122,13 @@ def test_a_redirect_to_another_host_fails_for_good_naming_base_url(httpserver, c
     assert SECRETS["GitHubToken"] not in str(err.value)
 
 
-def test_a_long_error_answer_is_logged_cut_at_4_kib(httpserver, ctx):
+def test_a_long_error_answer_is_kept_for_the_log_up_to_the_read_limit(httpserver, ctx):
     httpserver.expect_request(STATUS_PATH).respond_with_json({"message": "Not Found", "detail": "x" * 10_000},
                                                              status=404)
     with pytest.raises(PermanentDeliveryError) as err:
         run(httpserver, ctx, event("provider_verification_succeeded"))
-    logged = err.value.response.to_log()["body"]
-    assert len(logged) == 4096 and logged.startswith('{"message": "Not Found"')
+    logged = err.value.response.to_log()["body"]  # the attempt record cuts it to 4 KiB after redaction
+    assert len(logged) > 4096 and logged.startswith('{"message": "Not Found"')
 
 
 def test_validation():
@@ -163,7 +172,7 @@ def test_github_app_auth_end_to_end(httpserver, ctx):
     assert "new installation token" in first.note and "cached installation token" in second.note
     calls = recorded(httpserver, {"INSTALLATION_TOKEN": "ghs_installationSECRET", "JWT": issued[0]})
     assert [c["path"] for c in calls] == ["/app/installations/77/access_tokens"] + [
-        "/repos/pact-foundation/matching-service/statuses/1.0.1569369168"] * 2
+        f"/repos/pact-foundation/matching-service/statuses/{SHA}"] * 2
     assert calls[0]["headers"]["Authorization"] == "Bearer <JWT>"
     assert calls[1]["headers"]["Authorization"] == "token <INSTALLATION_TOKEN>"
     logs = json.dumps([r.to_log() for r in first.requests + second.requests])
@@ -191,3 +200,16 @@ def test_github_app_token_near_expiry_is_renewed(httpserver, ctx):
         gh.GitHubStatus().send(built, ctx)
     assert not expiries, "a token 2 minutes from expiry is renewed; the next one is reused"
     assert sum(1 for r, _ in httpserver.log if r.path.endswith("access_tokens")) == 2
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("location", ["/elsewhere", None, "https://ghe.example.com/x"])
+def test_any_redirect_fails_for_good_with_a_clear_reason(httpserver, ctx, status, location):
+    """L5: a redirect (307 included, with or without Location) is permanent and says so; no crash, no retry."""
+    headers = {"Location": httpserver.url_for(location) if location == "/elsewhere" else location} if location else {}
+    httpserver.expect_request(STATUS_PATH).respond_with_data("", status=status, headers=headers)
+    with pytest.raises(PermanentDeliveryError) as err:
+        run(httpserver, ctx, event("provider_verification_succeeded"))
+    assert "redirect" in str(err.value) and "base_url" in str(err.value), err.value
+    assert SECRETS["GitHubToken"] not in str(err.value)
+    assert len(httpserver.log) == 1  # not followed

@@ -18,7 +18,7 @@ from tests.integrations.conftest import event, renderer
 
 PACTS = Path(__file__).resolve().parents[2] / "pacts"
 CONSUMER = "pact-relay"
-REPO, SHA = "acme/matching-service", "1.0.1569369168"
+REPO, SHA = "acme/matching-service", "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
 URL = "https://broker.example.com/pacts/provider/Animal%20Profile%20Service/consumer/Matching%20Service/pact-version/1"
 JSON_TYPE = match.regex("application/json", regex=r"^application/json(;\s?charset=utf-8)?$")
 JWT = r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
@@ -70,7 +70,7 @@ def test_github_consumer(ctx):
     with pact.serve(addr="127.0.0.1") as srv:
         base = {"repository": REPO, "base_url": str(srv.url).rstrip("/"),
                 "target_url": URL}
-        send(github.GitHubStatus(), {**base, "token": "ghp_pactexampletoken"}, ctx=ctx)
+        send(github.GitHubStatus(), {**base, "token": "ghp_pactexampletoken"}, ctx=ctx, consumerVersionNumber=SHA)
         github._tokens.clear()
         send(github.GitHubStatus(), {**base, "app_id": "1", "private_key": pem, "installation_id": "77"}, ctx=ctx,
              consumerVersionNumber="9fceb02")

@@ -217,3 +217,37 @@ def test_logged_response_body_is_cut_at_4_kib(api, httpserver, drain):
     drain()
     (attempt,) = delivery_of(api, event["event"])["attempts"]
     assert attempt["response"]["body"] == "x" * 4096
+
+
+SECRET = "abcdefghijklmnop-sécret-Ünï-✓"
+
+
+@pytest.mark.parametrize("before", [4096 - 14, 4096 - 1, 0, 5000])
+def test_a_secret_across_the_4_kib_cut_leaves_no_trace(api, httpserver, drain, before):
+    """L2: the body is cut after redaction, so the part of a secret before the cut is masked too."""
+    api.post("/secrets", json={"name": "apiKey", "value": SECRET})
+    httpserver.expect_request("/hook").respond_with_data(("x" * before + SECRET + "y" * 100).encode(),
+                                                         content_type="text/plain; charset=utf-8")
+    create_hook(api, httpserver.url_for("/hook"), headers={"X-Key": "${user.apiKey}"})
+    event = send_event(api)
+    drain()
+    (attempt,) = delivery_of(api, event["event"])["attempts"]
+    assert attempt["response"]["body"] == ("x" * before + "********" + "y" * 100)[:4096]
+
+
+def test_a_secret_echoed_back_in_another_charset_is_masked(api, httpserver, drain):
+    """L2: a non-Latin-1 secret sent as UTF-8 and echoed back read as Latin-1 (the HTTP default) is masked."""
+    api.post("/secrets", json={"name": "apiKey", "value": SECRET})
+
+    def echo(request):
+        raw = request.headers.environ["HTTP_X_KEY"].encode("latin-1")  # the bytes as they came
+        return Response(b"got " + raw, content_type="text/plain", headers={"X-Echo": raw.decode("latin-1")})
+
+    httpserver.expect_request("/hook").respond_with_handler(echo)
+    create_hook(api, httpserver.url_for("/hook"), headers={"X-Key": "${user.apiKey}"})
+    event = send_event(api)
+    drain()
+    (attempt,) = delivery_of(api, event["event"])["attempts"]
+    stored = json.dumps(attempt, ensure_ascii=False)
+    assert attempt["response"]["body"] == "got ********", attempt["response"]
+    assert "abcdefghijklmnop" not in stored and attempt["response"]["headers"]["X-Echo"] == "********"

@@ -61,3 +61,28 @@ def test_execute_refuses_a_rebinding_target(api, strict, tokens, httpserver, reb
     assert resp.json["success"] is False and resp.json["error"] == LOOPBACK_REFUSED
     assert rebinding[0] == PUBLIC_ADDRESS and httpserver.log == []
     assert not any(value in json.dumps(resp.json) for value in SECRETS.values())
+
+
+@pytest.mark.parametrize("url", ["https://127.0.0.1/", "https://10.0.0.1/x", "https://[::1]/", "http://127.1:8080/",
+                                 "https://2130706433/", "https://0x7f.0.0.1/", "https://169.254.169.254/latest",
+                                 "https://[::ffff:10.0.0.1]/", "https://192.168.1.1/pacts"])
+@pytest.mark.parametrize("kind", ["request", "jenkins", "github", "slack", "travis"])
+def test_a_literal_internal_address_is_refused_at_save(strict, tokens, url, kind):
+    """L6: with private networks disallowed, a literal internal address is a 400 naming the field and the reason."""
+    field, doc = {
+        "request": ("url", {"url": url}),
+        "jenkins": ("url", {"url": url, "job": "verify"}),
+        "github": ("base_url", {"repository": "a/b", "token": "t", "base_url": url}),
+        "slack": ("webhook_url", {"webhook_url": url}),
+        "travis": ("base_url", {"repository": "a/b", "branch": "main", "token": "t", "base_url": url}),
+    }[kind]
+    client = create_app(runtime=strict).test_client()
+    resp = client.post("/webhooks", json={"events": [{"name": "contract_published"}], kind: doc},
+                       headers={"Authorization": f"Bearer {tokens['admin']}"})
+    assert resp.status_code == 400, resp.json
+    (message,) = resp.json["errors"][f"{kind}.{field}"]
+    assert message.startswith("refused: ") and "(set RELAY_ALLOW_PRIVATE_NETWORKS=true to allow)" in message
+    public = client.post("/webhooks", json={"events": [{"name": "contract_published"}],
+                                            kind: {**doc, field: "https://ci.example.com/"}},
+                         headers={"Authorization": f"Bearer {tokens['admin']}"})
+    assert public.status_code == 201, public.json

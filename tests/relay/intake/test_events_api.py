@@ -97,6 +97,10 @@ def test_test_events_are_never_deduplicated(api, runtime):
     (b'{"eventName": "contract_published", "consumerName": "a", "providerName": "b", "pactUrl": "\\udfff"}',
      "pactUrl", "valid Unicode"),
     (b"[" * 100000 + b"]" * 100000, "body", "nests deeper than 32 levels"),
+    (b'{"eventName": "contract_published", "consumerName": "a", "providerName": "b", "buildUrl": ' + b"9" * 5000
+     + b"}", "buildUrl", "must be a string, not a number"),
+    (b'{"eventName": "contract_published", "consumerName": -' + b"1" * 5000 + b', "providerName": "b"}',
+     "consumerName", "must be a string, not a number"),
 ])
 def test_bad_input_is_400_with_the_field_and_stores_nothing(api, runtime, body, field, message):
     resp = post_event(api, body)

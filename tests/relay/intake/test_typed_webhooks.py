@@ -59,10 +59,11 @@ def test_github_status_end_to_end_with_the_token_never_shown(api, httpserver, dr
                    "base_url": httpserver.url_for("")}})
     assert created.status_code == 201, created.json
     assert created.json["github"]["token"] == "**********"
-    event = api.post("/events", json=sample_event("provider_verification_failed")).json
+    event = api.post("/events", json={**sample_event("provider_verification_failed"),
+                                      "consumerVersionNumber": "9fceb02"}).json
     drain()
     (request, _), = [entry for entry in httpserver.log if "/statuses/" in entry[0].path]
-    assert request.path == "/repos/acme/matching/statuses/1.0.1569369168"
+    assert request.path == "/repos/acme/matching/statuses/9fceb02"
     assert request.headers["Authorization"] == "token ghp_literal_token_123"
     assert json.loads(request.data)["state"] == "failure"
     (delivery,) = api.get(f"/webhooks/{created.json['uuid']}/deliveries").json["deliveries"]
@@ -86,3 +87,49 @@ def test_slack_only_failures_ends_skipped_with_its_reason(api, httpserver, drain
                                   "verification")
     listed = api.get("/deliveries?status=skipped").json["deliveries"]
     assert [d["id"] for d in listed] == [delivery["id"]]
+
+
+def test_jenkins_credentials_echoed_back_are_masked_for_read_users(api, httpserver, drain):
+    """M1: the basic-auth pair python-jenkins builds from username + token is masked in every stored form."""
+    import base64
+
+    from werkzeug import Response
+
+    def echo(request):
+        return Response(f"you sent Authorization: {request.headers.get('Authorization')}", status=201,
+                        headers={"X-Echo": request.headers.get("Authorization", "")})
+
+    httpserver.expect_request("/crumbIssuer/api/json").respond_with_json({"crumb": "c", "crumbRequestField": "J"})
+    httpserver.expect_request("/job/verify/build", method="POST").respond_with_handler(echo)
+    created = api.post("/webhooks", json={"events": [{"name": "contract_published"}], "jenkins": {
+        "url": httpserver.url_for("/"), "job": "verify", "username": "u", "token": "jtok12345678"}})
+    assert created.status_code == 201, created.json
+    api.post("/events", json=sample_event("contract_published"))
+    drain()
+    assert any("Basic" in (r.headers.get("Authorization") or "") for r, _ in httpserver.log)
+    (delivery,) = api.as_role("read").get("/deliveries").json["deliveries"]
+    assert delivery["status"] == "succeeded", delivery
+    stored = json.dumps(delivery)
+    pair = base64.b64encode(b"u:jtok12345678").decode()
+    assert pair not in stored and pair.rstrip("=") not in stored and "jtok12345678" not in stored
+    assert "you sent Authorization: Basic ********" in stored
+
+
+def test_literal_secret_fields_are_validated_then_sealed(api, httpserver, drain):
+    """L1: a literal Slack webhook_url (a secret field) is checked as a URL before it is encrypted."""
+    serve_slack(httpserver)
+    hook = httpserver.url_for("/services/T0/B0/literalhooksecret")
+    created = api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}],
+                                          "slack": {"webhook_url": hook}})
+    assert created.status_code == 201, created.json
+    assert created.json["slack"]["webhook_url"] == "**********"
+    kept = api.put(f"/webhooks/{created.json['uuid']}", json={"events": [{"name": "provider_verification_failed"}],
+                                                                "slack": {"webhook_url": "**********"}})
+    assert kept.status_code == 200, kept.json
+    api.post("/events", json=sample_event("provider_verification_failed"))
+    drain()
+    assert [r.path for r, _ in httpserver.log] == ["/services/T0/B0/literalhooksecret"]
+    bad = api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}],
+                                      "slack": {"webhook_url": "not a url literalhooksecret"}})
+    assert bad.status_code == 400 and bad.json["errors"]["slack.webhook_url"] == ["must be an http(s) URL with a host"]
+    assert "literalhooksecret" not in json.dumps(bad.json)

@@ -200,3 +200,25 @@ def test_what_cannot_be_reached_is_one_line(tmp_path, setting, message, command)
     assert result.exit_code == 1, result.output
     last = result.output.strip().splitlines()[-1]
     assert last.startswith(message) and "pw" not in last and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_embedded_data_is_readable_by_its_owner_only(tmp_path, existing):
+    """L4: the data directory is 0700 and the SQLite files (-wal and -shm too) 0600, whatever the umask."""
+    import os
+    import stat
+
+    data = tmp_path / "data"
+    if existing:  # a directory made earlier with the usual umask
+        data.mkdir(mode=0o755)
+        data.chmod(0o755)
+    old = os.umask(0o022)
+    try:
+        env = {"RELAY_DATA_DIR": str(data), "RELAY_REDIS_URL": "redis://127.0.0.1:1/0"}
+        assert run(env, "db", "upgrade").exit_code == 0
+        assert run(env, "tokens", "create", "--name", "a", "--role", "read").exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir() if p.name.startswith("relay.db")}
+    assert "relay.db" in files and files == dict.fromkeys(files, 0o600), files

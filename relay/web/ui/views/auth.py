@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import redirect, render_template, request, url_for
 
 from relay.web.ui import access
@@ -9,9 +11,14 @@ from relay.web.ui.blueprint import bp
 
 
 def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an open redirect after sign-in would hand phishers a trusted link.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    # Only same-site paths: an open redirect after sign-in would hand phishers a trusted link. Judged on what
+    # the Location header will carry: printable ASCII only (a tab, CR or LF would be stripped or split later,
+    # turning "/\t/evil" into "//evil"), no backslash, no scheme or host.
+    if (target and target.startswith("/") and all("!" <= c <= "~" and c != "\\" for c in target)
+            and not target.startswith("//")):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("ui.dashboard")
 
 

@@ -6,6 +6,7 @@ import json
 import re
 import time
 
+import pytest
 from sqlalchemy import select
 
 from relay.models import Secret, Token, Webhook
@@ -224,6 +225,24 @@ def test_sign_in_redirect_stays_on_site(app, people):
     b.get("/ui/sign-in")
     resp = b.post("/ui/sign-in", {"email": people["read"], "password": PASSWORD, "next": "//evil.example.com/"})
     assert resp.headers["Location"] == "/ui/"
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/\t/evil.example", "/%0a/x", "/%0d/x", "/\n/x",
+                                    "/\r/x", "/%20/evil.example", "/\\evil.example", "//evil.example",
+                                    "https://evil.example/", "/%00/x", "/\x7f/evil.example"])
+def test_sign_in_next_never_leaves_the_site(app, people, target):
+    """M2: the check is made on what the Location header carries (tabs and line breaks are not stripped after)."""
+    from urllib.parse import quote, unquote
+
+    from tests.relay.web.ui.conftest import PASSWORD, Browser
+
+    b = Browser(app.test_client())
+    b.get("/ui/sign-in")
+    posted = b.post("/ui/sign-in", {"email": people["read"], "password": PASSWORD, "next": unquote(target)})
+    assert posted.status_code == 302 and posted.headers["Location"] == "/ui/"
+    signed_in = b.get("/ui/sign-in?next=" + quote(unquote(target), safe="/%"))
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/ui/"
+    assert b.get("/ui/sign-in?next=/ui/webhooks").headers["Location"] == "/ui/webhooks"
 
 
 def test_every_action_lands_in_the_audit_log(browser, runtime, httpserver):
