@@ -51,14 +51,14 @@ def github_hook(relay, httpserver, token="ghp_sharedtoken123"):
 
 def test_github_last_request_of_the_hour_holds_the_token_until_the_reset(relay, httpserver):
     reset = int(utcnow().timestamp()) + 600
-    httpserver.expect_request("/repos/acme/matching/statuses/1", method="POST").respond_with_response(Response(
+    httpserver.expect_request("/repos/acme/matching/statuses/1111111", method="POST").respond_with_response(Response(
         json.dumps({"id": 1, "state": "failure", "context": "c"}), 201, content_type="application/json",
         headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset), "x-ratelimit-limit": "5000"}))
     hook = github_hook(relay, httpserver)
-    relay.event(consumerVersionNumber="1")
-    relay.event(consumerVersionNumber="2")
+    relay.event(consumerVersionNumber="1111111")
+    relay.event(consumerVersionNumber="2222222")
     relay.drain()
-    assert [r.path for r, _ in httpserver.log] == ["/repos/acme/matching/statuses/1"]
+    assert [r.path for r, _ in httpserver.log] == ["/repos/acme/matching/statuses/1111111"]
     first, second = relay.deliveries(hook)
     assert first["status"] == "succeeded"
     assert second["status"] == "pending" and second["attempts"] == [] and second["reason"].startswith("waiting")
@@ -66,12 +66,12 @@ def test_github_last_request_of_the_hour_holds_the_token_until_the_reset(relay, 
 
 
 def test_github_secondary_limit_403_holds_and_nothing_fails(relay, httpserver, runtime):
-    httpserver.expect_ordered_request("/repos/acme/matching/statuses/1", method="POST").respond_with_response(
+    httpserver.expect_ordered_request("/repos/acme/matching/statuses/1111111", method="POST").respond_with_response(
         Response(json.dumps({"message": "You have exceeded a secondary rate limit."}), 403,
                  content_type="application/json", headers={"retry-after": "60"}))
     hook = github_hook(relay, httpserver)
-    relay.event(consumerVersionNumber="1")
-    relay.event(consumerVersionNumber="2")
+    relay.event(consumerVersionNumber="1111111")
+    relay.event(consumerVersionNumber="2222222")
     relay.drain()
     assert len(httpserver.log) == 1
     first, second = relay.deliveries(hook)
