@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from relay import logs
+from relay.api import broker
 from relay.config import Settings
 from relay.errors import NotFound, PayloadError
 from relay.ratelimit import Limiter
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     sessions.init_app(app)
     auditing.init_app(app)
     for module in (health, metrics, openapi, events, webhooks, deliveries, secrets, badges, status, tokens, audit,
-                   login):
+                   login, broker):
         app.register_blueprint(module.bp)
     from relay import ui
 
@@ -95,6 +96,8 @@ def _error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if exc.code in (404, 405) and broker.is_broker_path(request.path):
+            return broker.broker_only()
         messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH'] // 1024} KiB"}
         response = jsonify({"error": messages.get(exc.code, exc.description)})
         response.status_code = exc.code or 500

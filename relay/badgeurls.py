@@ -58,15 +58,20 @@ def _segment(name: str) -> str:
 
 def parse(raw_path: str) -> BadgeRef | None:
     """The badge a request path (still percent-encoded, so that %2F stays inside a name) asks for."""
-    if not raw_path.startswith("/"):
-        raw_path = urlsplit(raw_path).path  # an absolute-form request target
-    raw_path = raw_path.split("?", 1)[0]
-    parts = [unquote(s, errors="replace") for s in raw_path.split("/")]
+    parts = path_segments(raw_path)
     for start in range(len(parts)):
         # Anything before the badge path is the prefix the app is mounted under.
         if parts[start] in ("pacts", "matrix") and parts[start + 1:start + 2] == ["provider"]:
             return _match(parts[start:])
     return None
+
+
+def path_segments(raw_path: str) -> list[str]:
+    """The decoded segments of a request path as sent: a name holding %2F stays one segment."""
+    if not raw_path.startswith("/"):
+        raw_path = urlsplit(raw_path).path  # an absolute-form request target
+    raw_path = raw_path.split("?", 1)[0]
+    return [unquote(s, errors="replace") for s in raw_path.split("/")]
 
 
 def _match(p: list[str]) -> BadgeRef | None:

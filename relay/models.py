@@ -145,6 +145,8 @@ class Webhook(Base):
     signing_secret: Mapped[str | None] = mapped_column(Text)
     connect_timeout: Mapped[float | None] = mapped_column(Float)
     read_timeout: Mapped[float | None] = mapped_column(Float)
+    # PactFlow's team of the webhook, as broker clients send it (--team-uuid); kept and shown back, not used.
+    team_uuid: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

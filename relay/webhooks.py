@@ -21,7 +21,9 @@ from relay.templating import PLACEHOLDER, host_is_templated, template_errors
 UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 DEFAULT_EVENTS = ["contract_content_changed"]
 TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeout", "uuid", "createdAt",
-             "updatedAt", "_links", "signingSecret"}
+             "updatedAt", "_links", "signingSecret", "teamUuid"}
+# PactFlow team ids are UUIDs; any short id of those characters is kept as sent.
+TEAM_UUID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MAX_TEXT = 10_000
 # RFC 9110 field names: a token. Anything else is refused at save time rather than failing every send.
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -67,6 +69,7 @@ class WebhookInput:
             self.error("enabled", "must be true or false")
         values["enabled"] = enabled is not False
         values.update(self._timeouts(doc.get("timeout")))
+        values["team_uuid"] = self._team(doc.get("teamUuid"))
         present = [k for k in kinds() if k in doc]
         unknown = [k for k in doc if k not in TOP_LEVEL and k not in integrations.REGISTRY]
         for key in unknown:
@@ -114,6 +117,14 @@ class WebhookInput:
             elif name not in names:
                 names.append(name)
         return names
+
+    def _team(self, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not TEAM_UUID.match(value):
+            self.error("teamUuid", "must be a team id of 1 to 100 characters of A-Z, a-z, 0-9, _ and -")
+            return None
+        return value
 
     def _timeouts(self, value: Any) -> dict[str, Any]:
         out = {"connect_timeout": None, "read_timeout": None}
@@ -271,6 +282,8 @@ def to_json(webhook: Webhook, base_url: str) -> dict[str, Any]:
         "createdAt": webhook.created_at.isoformat(timespec="seconds"),
         "updatedAt": webhook.updated_at.isoformat(timespec="seconds"),
     })
+    if webhook.team_uuid:
+        doc["teamUuid"] = webhook.team_uuid
     if webhook.connect_timeout or webhook.read_timeout:
         doc["timeout"] = {k: v for k, v in (("connect", webhook.connect_timeout), ("read", webhook.read_timeout)) if v}
     doc["_links"] = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, request
-from werkzeug.routing import BaseConverter
 
 from relay import badges, badgeurls, pairstore
-from relay.api import runtime
+from relay.api import RestOfPath, raw_path, runtime
+from relay.api.broker import broker_only
 from relay.db import read_connection
 from relay.pairstate import status
 
@@ -18,30 +18,18 @@ JSON = "application/json"
 TRUE = ("true", "1", "yes")
 
 
-class Rest(BaseConverter):
-    """The rest of the path, even empty, with newlines or '//': any such badge request gets a badge, not a 404."""
-
-    regex = r"[\s\S]*"
-    part_isolating = False
-
-
 @bp.record_once
 def _register_converter(state) -> None:
-    state.app.url_map.converters.setdefault("rest", Rest)
-
-
-def _raw_path() -> str:
-    # The path as sent, still percent-encoded: WSGI servers decode %2F in PATH_INFO, which would split a name.
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
-    return raw if raw else request.script_root + request.path
+    # Any badge request, even with newlines or '//' in it, gets a badge, not a 404.
+    state.app.url_map.converters.setdefault("rest", RestOfPath)
 
 
 @bp.get("/pacts/provider/<rest:_rest>", merge_slashes=False, strict_slashes=False)
 @bp.get("/matrix/provider/<rest:_rest>", merge_slashes=False, strict_slashes=False)
 def badge(_rest: str):
-    ref = badgeurls.parse(_raw_path())
+    ref = badgeurls.parse(raw_path())
     if ref is None:
-        return _json({"error": "not a badge path; see the Pact Broker badge URLs in the README"}, 404)
+        return broker_only()
     label = request.args.get("label")
     initials = request.args.get("initials", "").lower() in TRUE
     tags = {"consumer_tag": ref.consumer_tag, "provider_tag": ref.provider_tag} if ref.kind == "matrix" else {}

@@ -1,0 +1,85 @@
+"""The Pact Broker's view of the relay: the HAL index at / and a clear answer on paths only a broker serves."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, json, redirect, request, url_for
+
+from relay.api import base_url, runtime
+from relay.auth import require
+
+bp = Blueprint("broker", __name__)
+HAL = "application/hal+json"
+# First-level paths that belong to a Pact Broker (publishing, verifying, the matrix, deployments, ...).
+# The badge paths under /pacts, /matrix and /pacticipants are served by relay.api.badges; the rest of them
+# reach broker_only() from the app's 404 and 405 handler.
+BROKER_PATHS = ("pacts", "pacticipants", "matrix", "can-i-deploy", "contracts", "verification-results",
+                "environments", "deployed-versions", "released-versions", "integrations", "groups", "dashboard",
+                "hal-browser", "relationships", "labels", "doc")
+
+
+def wants_hal() -> bool:
+    """A HAL or JSON client (both `pact-broker` clients); a browser, or a request without Accept, gets the UI."""
+    accept = request.accept_mimetypes
+    return bool(accept) and accept.best_match(["text/html", HAL, "application/json"]) != "text/html"
+
+
+@bp.get("/")
+def root():
+    if not wants_hal():
+        return redirect(url_for("ui.dashboard"))
+    return _index()
+
+
+@require("read")
+def _index():
+    base = base_url()
+
+    def link(path: str, title: str, templated: bool = False) -> dict:
+        return {"href": base + path, "title": title, **({"templated": True} if templated else {})}
+
+    doc = {
+        "name": "Pact Relay",
+        "_links": {
+            "self": link("/", "Index"),
+            # The broker's relation names for what the relay has, so the broker clients find them.
+            "pb:webhooks": link("/webhooks", "Webhooks"),
+            "pb:webhook": link("/webhooks/{uuid}", "Webhook", templated=True),
+            "pb:pacticipant-webhooks": link("/webhooks/provider/{provider}/consumer/{consumer}",
+                                            "Webhooks of a consumer and provider pair", templated=True),
+            # The relay's own.
+            "pr:status": link("/status", "Every pair's verification status and badge links"),
+            "pr:events": link("/events", "POST Pact Broker webhook events here (intake token)"),
+            "pr:deliveries": link("/deliveries", "Deliveries, newest first"),
+            "pr:delivery": link("/deliveries/{id}", "Delivery", templated=True),
+            "pr:webhook-presets": link("/webhooks/presets", "Ready-made request webhooks"),
+            "pr:secrets": link("/secrets", "Secrets (write-only values)"),
+            "pr:tokens": link("/tokens", "API tokens"),
+            "pr:audit": link("/audit", "Audit log"),
+            "pr:badge": link("/pacts/provider/{provider}/consumer/{consumer}/latest/badge.svg",
+                             "Verification badge of the latest pact", templated=True),
+            "pr:tagged-badge": link("/pacts/provider/{provider}/consumer/{consumer}/latest/{tag}/badge.svg",
+                                    "Verification badge of the latest pact with a tag or branch", templated=True),
+            "pr:openapi": link("/openapi.json", "OpenAPI description of this API"),
+            "pr:ui": link("/ui/", "Web UI"),
+        },
+    }
+    return Response(json.dumps(doc), mimetype=HAL)
+
+
+def is_broker_path(path: str) -> bool:
+    return path.lstrip("/").split("/", 1)[0] in BROKER_PATHS
+
+
+def broker_only() -> Response:
+    """A Pact Broker resource asked of the relay: say so in the broker's error shape (never HTML or a bare 404)."""
+    broker = runtime().settings.broker_url
+    message = (f"This is Pact Relay, not a Pact Broker: {request.method} {request.path[:200]} is a Pact Broker "
+               "resource. The relay serves webhooks (/webhooks), events (/events) and badges; ")
+    message += (f"publish, verify and ask can-i-deploy at the Pact Broker, {broker}" if broker else
+                "publish, verify and ask can-i-deploy at your Pact Broker (set RELAY_BROKER_URL to name it here)")
+    doc = {"error": {"message": message, "reference": "pact-relay"}}
+    if broker:
+        doc["_links"] = {"pb:broker": {"href": broker, "title": "The Pact Broker"}}
+    response = Response(json.dumps(doc), status=404, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
