@@ -66,6 +66,16 @@ def parse(raw_path: str) -> BadgeRef | None:
     return None
 
 
+def is_can_i_deploy_badge(raw_path: str) -> bool:
+    """The broker's can-i-deploy badges: /pacticipants/<P>/latest-version/<tag>/can-i-deploy/to/<env>/badge
+    and /pacticipants/<P>/branches/<b>/latest-version/can-i-deploy/to-environment/<env>/badge."""
+    p = path_segments(raw_path)
+    p = p[p.index("pacticipants"):] if "pacticipants" in p else []
+    return (len(p) == 8 and (p[2], p[4], p[5]) == ("latest-version", "can-i-deploy", "to")
+            or len(p) == 9 and (p[2], p[4], p[5], p[6]) == ("branches", "latest-version", "can-i-deploy",
+                                                             "to-environment")) and p[-1] in BADGE_FILES
+
+
 def path_segments(raw_path: str) -> list[str]:
     """The decoded segments of a request path as sent: a name holding %2F stays one segment."""
     if not raw_path.startswith("/"):

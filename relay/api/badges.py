@@ -52,6 +52,16 @@ def badge(_rest: str):
     return _cached(badges.render_badge(left, state), SVG)
 
 
+@bp.get("/pacticipants/<rest:_rest>", merge_slashes=False, strict_slashes=False)
+def can_i_deploy_badge(_rest: str):
+    """The broker's can-i-deploy badge paths: `unknown` until the relay reads can-i-deploy answers (DESIGN §11)."""
+    if not badgeurls.is_can_i_deploy_badge(raw_path()):
+        return broker_only()
+    if request.accept_mimetypes.best_match([SVG, JSON]) == JSON:
+        return _cached(badges.badge_json("can-i-deploy", "unknown"), JSON)
+    return _cached(badges.render_badge("can-i-deploy", "unknown"), SVG)
+
+
 def _cached(body: str, mimetype: str, code: int = 200) -> Response:
     tag = badges.etag(body).strip('"')
     if code == 200 and request.if_none_match.contains(tag):

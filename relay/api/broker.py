@@ -80,6 +80,8 @@ def broker_only() -> Response:
     doc = {"error": {"message": message, "reference": "pact-relay"}}
     if broker:
         doc["_links"] = {"pb:broker": {"href": broker, "title": "The Pact Broker"}}
-    response = Response(json.dumps(doc), status=404, mimetype="application/json")
+    # 421 Misdirected Request (RFC 9110 15.5.20): this server will not answer for that resource. Not a 404: the
+    # Rust pact-broker client prints the body of any 4xx but a 404, and neither client retries a 4xx.
+    response = Response(json.dumps(doc), status=421, mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"
     return response

@@ -121,7 +121,7 @@ def test_team_uuid_is_kept_and_shown_back(api):
 ])
 def test_broker_only_paths_answer_in_the_brokers_error_shape(client, method, path):
     resp = client.open(path, method=method, json={}, headers=HAL)
-    assert resp.status_code == 404 and resp.mimetype == "application/json"
+    assert resp.status_code == 421 and resp.mimetype == "application/json"
     message = resp.json["error"]["message"]
     assert message.startswith("This is Pact Relay, not a Pact Broker") and "RELAY_BROKER_URL" in message
 
@@ -142,6 +142,16 @@ def test_badge_paths_are_untouched(client):
     assert resp.status_code == 200 and resp.mimetype == "image/svg+xml"
     resp = client.get("/matrix/provider/Bar/latest/main/consumer/Foo/latest/main/badge")
     assert resp.status_code == 200 and resp.mimetype == "image/svg+xml"
+
+
+@pytest.mark.parametrize("path", ["/pacticipants/Foo/latest-version/main/can-i-deploy/to/prod/badge",
+                                  "/pacticipants/Foo%2FWeb/branches/main/latest-version/can-i-deploy/to-environment/"
+                                  "production/badge.svg"])
+def test_can_i_deploy_badges_are_unknown_badges_not_errors(client, path):
+    resp = client.get(path)
+    assert resp.status_code == 200 and resp.mimetype == "image/svg+xml" and resp.headers["Cache-Control"] == "no-cache"
+    assert "can-i-deploy: unknown" in resp.get_data(as_text=True)
+    assert client.get(path, headers={"Accept": "application/json"}).json["message"] == "unknown"
 
 
 def test_relay_paths_keep_their_own_404(api):
