@@ -87,13 +87,13 @@ def test_broker_webhook_creates_it_in_the_broker(env, httpserver):
 
 
 def test_broker_webhook_uses_the_relays_broker_settings(env, httpserver):
-    httpserver.expect_request("/webhooks", method="POST", headers={"Authorization": "Basic dXNlcjpwdyBzZWNyZXQ="}) \
-        .respond_with_json({}, status=201, headers={"Location": "http://broker/webhooks/abc"})
+    httpserver.expect_request("/webhooks", method="POST").respond_with_json({}, status=201, headers={"Location": "http://broker/webhooks/abc"})
     broker = {**env, "RELAY_BROKER_URL": httpserver.url_for("/"), "RELAY_BROKER_USERNAME": "user",
               "RELAY_BROKER_PASSWORD": "pw secret"}
     result = run(broker, "broker-webhook", "--relay-url", "https://relay.example.com", "--token", "prt_x")
     assert result.exit_code == 0 and "created http://broker/webhooks/abc" in result.output, result.output
     assert "pw secret" not in result.output
+    assert httpserver.log[0][0].headers["Authorization"] == "Basic dXNlcjpwdyBzZWNyZXQ="
     printed = run(broker, "broker-webhook", "--relay-url", "https://relay.example.com", "--token", "prt_x", "--print")
     assert json.loads(printed.output)["request"]["url"] == "https://relay.example.com/events"
     assert len(httpserver.log) == 1
