@@ -8,6 +8,28 @@ from relay.api import base_url, runtime
 from relay.auth import require
 
 bp = Blueprint("broker", __name__)
+# The broker's own index relations for what only a broker has. Advertised so that the broker's clients follow them
+# and print the relay's explanation (421, naming the broker) instead of "Could not find relation" or a crash.
+BROKER_RELATIONS = {
+    "pb:publish-contracts": "/contracts/publish",
+    "pb:publish-pact": "/pacts/provider/{provider}/consumer/{consumer}/version/{consumerApplicationVersion}",
+    "pb:latest-pact-versions": "/pacts/latest",
+    "pb:latest-provider-pacts": "/pacts/provider/{provider}/latest",
+    "pb:latest-provider-pacts-with-tag": "/pacts/provider/{provider}/latest/{tag}",
+    "pb:provider-pacts-for-verification": "/pacts/provider/{provider}/for-verification",
+    "pb:pacticipants": "/pacticipants",
+    "pb:pacticipant": "/pacticipants/{pacticipant}",
+    "pb:pacticipant-version": "/pacticipants/{pacticipant}/versions/{version}",
+    "pb:pacticipant-version-tag": "/pacticipants/{pacticipant}/versions/{version}/tags/{tag}",
+    "pb:pacticipant-branch-version": "/pacticipants/{pacticipant}/branches/{branch}/versions/{version}",
+    "pb:environments": "/environments",
+    "pb:environment": "/environments/{uuid}",
+    "pb:integrations": "/integrations",
+    "pb:can-i-deploy-pacticipant-version-to-tag": "/can-i-deploy?pacticipant={pacticipant}&version={version}&to={tag}",
+    "pb:can-i-deploy-pacticipant-version-to-environment":
+        "/can-i-deploy?pacticipant={pacticipant}&version={version}&environment={environment}",
+}
+NOT_HERE = "Not in Pact Relay: a Pact Broker resource (answers 421 with where to go instead)"
 HAL = "application/hal+json"
 # First-level paths that belong to a Pact Broker (publishing, verifying, the matrix, deployments, ...).
 # The badge paths under /pacts, /matrix and /pacticipants are served by relay.api.badges; the rest of them
@@ -61,6 +83,7 @@ def _index():
                                     "Verification badge of the latest pact with a tag or branch", templated=True),
             "pr:openapi": link("/openapi.json", "OpenAPI description of this API"),
             "pr:ui": link("/ui/", "Web UI"),
+            **{rel: link(path, NOT_HERE, templated="{" in path) for rel, path in BROKER_RELATIONS.items()},
         },
     }
     return Response(json.dumps(doc), mimetype=HAL)

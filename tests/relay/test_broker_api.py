@@ -32,10 +32,14 @@ def test_index_is_hal_for_hal_and_json_clients(api, accept):
     assert links["pb:webhook"] == {"href": "http://localhost/webhooks/{uuid}", "title": "Webhook", "templated": True}
     for rel in ("pr:status", "pr:deliveries", "pr:badge", "pr:openapi"):
         assert links[rel]["href"].startswith("http://localhost/")
-    # Every untemplated relation leads somewhere real with the same token.
+    # Every untemplated relation leads somewhere real with the same token; the broker's other relations lead to
+    # the relay's explanation, so that a client following them prints it.
     for rel, link in links.items():
-        if not link.get("templated") and rel not in ("pr:events", "pr:ui"):
-            path = link["href"].removeprefix("http://localhost")
+        path = link["href"].removeprefix("http://localhost")
+        if link["title"].startswith("Not in Pact Relay"):
+            resp = api.get(path.replace("{", "").replace("}", ""), headers={"Accept": accept})
+            assert resp.status_code == 421 and "not a Pact Broker" in resp.json["error"]["message"], rel
+        elif not link.get("templated") and rel not in ("pr:events", "pr:ui"):
             assert api.get(path, headers={"Accept": accept}).status_code == 200, rel
 
 
