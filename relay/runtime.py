@@ -11,7 +11,7 @@ from redis import Redis
 from integrations.netguard import Guard, Policy
 from relay.config import Settings
 from relay.db import make_engine, make_sessionmaker
-from relay.secrets import Vault
+from relay.security.secrets import Vault
 
 
 class Runtime:
