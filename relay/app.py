@@ -110,7 +110,9 @@ def _error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if exc.code in (404, 405) and broker.is_broker_path(request.path):
-            return broker.broker_only()
+            response = broker.broker_only(421 if exc.code == 404 else 405)
+            response.headers.update({k: v for k, v in exc.get_headers() if k.lower() == "allow"})
+            return response
         messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH'] // 1024} KiB"}
         response = jsonify({"error": messages.get(exc.code, exc.description)})
         response.status_code = exc.code or 500

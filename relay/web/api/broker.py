@@ -93,7 +93,7 @@ def is_broker_path(path: str) -> bool:
     return path.lstrip("/").split("/", 1)[0] in BROKER_PATHS
 
 
-def broker_only() -> Response:
+def broker_only(status: int = 421) -> Response:
     """A Pact Broker resource asked of the relay: say so in the broker's error shape (never HTML or a bare 404)."""
     broker = runtime().settings.broker_url
     message = (f"This is Pact Relay, not a Pact Broker: {request.method} {request.path[:200]} is a Pact Broker "
@@ -104,7 +104,8 @@ def broker_only() -> Response:
     if broker:
         doc["_links"] = {"pb:broker": {"href": broker, "title": "The Pact Broker"}}
     # 421 Misdirected Request (RFC 9110 15.5.20): this server will not answer for that resource. Not a 404: the
-    # Rust pact-broker client prints the body of any 4xx but a 404, and neither client retries a 4xx.
-    response = Response(json.dumps(doc), status=421, mimetype="application/json")
+    # Rust pact-broker client prints the body of any 4xx but a 404, and neither client retries a 4xx. A method
+    # other than GET on a badge path stays a 405 (with Allow), explained the same way.
+    response = Response(json.dumps(doc), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"
     return response
