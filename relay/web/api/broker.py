@@ -20,6 +20,8 @@ BROKER_RELATIONS = {
     "pb:pacticipants": "/pacticipants",
     "pb:pacticipant": "/pacticipants/{pacticipant}",
     "pb:pacticipant-version": "/pacticipants/{pacticipant}/versions/{version}",
+    "pb:latest-version": "/pacticipants/{pacticipant}/latest-version",
+    "pb:latest-tagged-version": "/pacticipants/{pacticipant}/latest-version/{tag}",
     "pb:pacticipant-version-tag": "/pacticipants/{pacticipant}/versions/{version}/tags/{tag}",
     "pb:pacticipant-branch-version": "/pacticipants/{pacticipant}/branches/{branch}/versions/{version}",
     "pb:environments": "/environments",
