@@ -6,11 +6,13 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 log = logging.getLogger(__name__)
 
@@ -133,15 +135,10 @@ class Settings:
 
 
 def _replace(settings: Settings, **changes) -> Settings:
-    from dataclasses import replace
-
     return replace(settings, **changes)
 
 
 def _check_database_url(url: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         backend = make_url(url).get_backend_name()
     except ArgumentError:

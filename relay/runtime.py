@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from http.cookiejar import DefaultCookiePolicy
+from typing import TypeVar
 
 from redis import Redis
 
@@ -13,6 +14,8 @@ from relay.config import Settings
 from relay.db import make_engine, make_sessionmaker
 from relay.security.secrets import Vault
 
+T = TypeVar("T")
+
 
 class Runtime:
     """Built once per process; every attribute is created on first use, never at import."""
@@ -20,6 +23,16 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings.with_generated_keys()
         self._local = threading.local()
+        self._caches: dict[type, object] = {}
+        self._caches_lock = threading.Lock()
+
+    def cache(self, kind: type[T]) -> T:
+        """This runtime's one instance of a cache class, made on first use: a cache lives as long as the app or
+        worker that made the runtime, never in a module global."""
+        with self._caches_lock:
+            if kind not in self._caches:
+                self._caches[kind] = kind()
+            return self._caches[kind]
 
     @cached_property
     def engine(self):

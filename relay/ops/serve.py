@@ -12,8 +12,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import redis
+from sqlalchemy.engine import make_url
+
+from relay import db
 from relay.config import Settings
+from relay.ops import embedded_redis
 from relay.runtime import embedded_redis_url
 
 log = logging.getLogger("pact-relay")
@@ -66,8 +72,6 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]
 
 
 def run(settings: Settings, host: str, port: int, workers: int, web_workers: int, threads: int) -> int:
-    from relay import db
-
     check_port(host, port)
     settings.ensure_data_dir()
     settings = settings.with_generated_keys()
@@ -80,8 +84,6 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     if settings.redis_url:
         _check_redis(settings.redis_url)  # else every worker would fail and be restarted, forever
     else:
-        from relay.ops import embedded_redis
-
         redis_proc = embedded_redis.start(settings, preexec_fn=die_with_parent, own_session=True)
         env["RELAY_REDIS_URL"] = embedded_redis_url(settings)
         log.info("embedded Redis on %s (pid %d)", env["RELAY_REDIS_URL"], redis_proc.pid)
@@ -154,8 +156,6 @@ def _stop_all(procs: list[subprocess.Popen], redis_proc: subprocess.Popen | None
 
 
 def _check_redis(url: str) -> None:
-    import redis
-
     client = redis.Redis.from_url(url, socket_connect_timeout=3)
     try:
         client.ping()
@@ -166,13 +166,9 @@ def _check_redis(url: str) -> None:
 
 
 def _safe_redis_url(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)

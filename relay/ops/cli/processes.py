@@ -7,7 +7,11 @@ import sys
 
 import click
 
+from relay import db as database
+from relay.ops import serve as supervisor
 from relay.ops.cli.common import Fail, configure_logging, load_runtime, load_settings
+from relay.ops.serve import check_port, gunicorn_argv
+from workers import worker as rq_worker
 
 
 @click.command()
@@ -18,8 +22,6 @@ from relay.ops.cli.common import Fail, configure_logging, load_runtime, load_set
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int, web_workers: int, threads: int) -> None:
     """Run everything: migrations, web, workers, sweeper, and Redis when RELAY_REDIS_URL is unset."""
-    from relay.ops import serve as supervisor
-
     settings = load_settings()
     configure_logging(settings)
     try:
@@ -35,8 +37,6 @@ def serve(host: str, port: int, workers: int, web_workers: int, threads: int) ->
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 def web(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run the web process only (gunicorn)."""
-    from relay.ops.serve import check_port, gunicorn_argv
-
     load_runtime()  # a bad setting is one line here, not a traceback from each gunicorn process
     try:
         check_port(host, port)
@@ -50,8 +50,6 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run one RQ worker with the scheduler and the sweeper."""
-    from workers import worker as rq_worker
-
     runtime = load_runtime()
     configure_logging(runtime.settings)
     if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
@@ -68,7 +66,5 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    from relay import db as database
-
     database.upgrade(load_settings())
     click.echo("database is up to date")

@@ -9,8 +9,8 @@ from flask import Blueprint, Response, request
 from relay.db import read_connection
 from relay.pairs import badges, badgeurls, store
 from relay.pairs.state import status
-from relay.web.api import RestOfPath, raw_path, runtime
 from relay.web.api.broker import broker_only
+from relay.web.requests import RestOfPath, raw_path, runtime
 
 bp = Blueprint("badges", __name__)
 SVG = "image/svg+xml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, json, redirect, request, url_for
 
 from relay.security.tokens import require
-from relay.web.api import base_url, runtime
+from relay.web.requests import base_url, runtime
 
 bp = Blueprint("broker", __name__)
 # The broker's own index relations for what only a broker has. Advertised so that the broker's clients follow them
