@@ -112,6 +112,8 @@ def _pacticipants() -> dict[str, str]:
         if side not in ("provider", "consumer") or side in names or not name or not name[0].strip():
             raise PayloadError.one("path", "must be /webhooks/provider/{provider}/consumer/{consumer}, "
                                            "/webhooks/provider/{provider} or /webhooks/consumer/{consumer}")
+        if any(ord(c) < 32 or c == "\x7f" for c in name[0]):
+            raise PayloadError.one(side, "a name in the path must not contain control characters (NUL, CR, LF, ...)")
         names[side] = name[0]
     return names
 

@@ -96,6 +96,22 @@ def test_malformed_pair_paths_say_what_is_expected(api, path):
     assert resp.status_code == 400 and "/webhooks/provider/{provider}" in resp.json["errors"]["path"][0]
 
 
+@pytest.mark.parametrize("raw,name", [("%2e%2e", ".."), ("..%2F..%2Fsecrets", "../../secrets"),
+                                      ("a%3Fb%23c", "a?b#c"), ("%E2%9C%93%20ok", "\u2713 ok"), ("x" * 500, "x" * 500)])
+def test_hostile_names_stay_names(api, raw, name):
+    resp = api.post(f"/webhooks/provider/{raw}/consumer/C", json=hook())
+    assert resp.status_code == 201 and resp.json["provider"] == {"name": name}
+    assert resp.headers["Location"].startswith("http://localhost/webhooks/")
+    assert [h["provider"]["name"] for h in api.get(f"/webhooks/provider/{raw}/consumer/C").json["webhooks"]] == [name]
+
+
+@pytest.mark.parametrize("raw,field", [("a%00b", "provider"), ("a%0D%0Ab", "provider"), ("x" * 501, "provider.name")])
+def test_unstorable_names_are_400_not_500(api, raw, field):
+    resp = api.post(f"/webhooks/provider/{raw}/consumer/C", json=hook())
+    assert resp.status_code == 400 and field in resp.json["errors"]
+    assert api.get(f"/webhooks/provider/{raw}").status_code in (200, 400)
+
+
 def test_pair_paths_need_tokens_and_roles(client, tokens):
     assert client.post("/webhooks/provider/Bar", json=hook()).status_code == 401
     read = {"Authorization": f"Bearer {tokens['read']}"}
