@@ -12,6 +12,7 @@ from redis import Redis
 from integrations.netguard import Guard, Policy
 from relay.config import Settings
 from relay.db import make_engine, make_sessionmaker
+from relay.redact import SESSION_KEY, KnownSecrets
 from relay.security.secrets import Vault
 
 T = TypeVar("T")
@@ -23,6 +24,8 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings.with_generated_keys()
         self._local = threading.local()
+        # The secret values this runtime's vault handled: the log filter and the audit log mask them.
+        self.known_secrets = KnownSecrets()
         self._caches: dict[type, object] = {}
         self._caches_lock = threading.Lock()
 
@@ -40,11 +43,11 @@ class Runtime:
 
     @cached_property
     def sessions(self):
-        return make_sessionmaker(self.engine)
+        return make_sessionmaker(self.engine, info={SESSION_KEY: self.known_secrets})
 
     @cached_property
     def vault(self) -> Vault:
-        return Vault(self.settings.encryption_keys)
+        return Vault(self.settings.encryption_keys, self.known_secrets)
 
     @cached_property
     def redis(self) -> Redis:

@@ -51,7 +51,7 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
 def worker(burst: bool) -> None:
     """Run one RQ worker with the scheduler and the sweeper."""
     runtime = load_runtime()
-    configure_logging(runtime.settings)
+    configure_logging(runtime.settings, runtime.known_secrets)
     if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
         raise Fail("RELAY_REDIS_URL is not set and no embedded Redis is running in "
                    f"{runtime.settings.data_dir}: set RELAY_REDIS_URL, or use `pact-relay serve`")
