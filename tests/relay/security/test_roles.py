@@ -30,6 +30,10 @@ RULES = {
     ("DELETE", "/webhooks/<webhook:uuid>"): "write",
     ("POST", "/webhooks/<webhook:uuid>/execute"): "write",
     ("GET", "/webhooks/<webhook:uuid>/deliveries"): "read",
+    ("GET", "/webhooks/provider/<rest:_rest>"): "read",
+    ("POST", "/webhooks/provider/<rest:_rest>"): "write",
+    ("GET", "/webhooks/consumer/<rest:_rest>"): "read",
+    ("POST", "/webhooks/consumer/<rest:_rest>"): "write",
     ("GET", "/deliveries"): "read",
     ("GET", "/deliveries/<delivery_id>"): "read",
     ("POST", "/deliveries/<delivery_id>/replay"): "write",
@@ -47,6 +51,7 @@ RULES = {
     ("GET", "/status"): "read",
     ("GET", "/pacts/provider/<rest:_rest>"): "public",
     ("GET", "/matrix/provider/<rest:_rest>"): "public",
+    ("GET", "/pacticipants/<rest:_rest>"): "public",
     # The web UI: "ui:<permission>" pages need a signed-in user whose role grants it; tokens never open them.
     ("GET", "/"): "public",
     ("GET", "/ui/static/<path:filename>"): "public",
