@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -19,6 +19,7 @@ from relay.web import ui
 from relay.web.api import (
     audit,
     badges,
+    broker,
     deliveries,
     events,
     health,
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     sessions.init_app(app)
     auditing.init_app(app)
     for module in (health, metrics, openapi, events, webhooks, deliveries, secrets, badges, status, tokens, audit,
-                   login):
+                   login, broker):
         app.register_blueprint(module.bp)
 
     ui.init_app(app)
@@ -106,6 +107,10 @@ def _error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if exc.code in (404, 405) and broker.is_broker_path(request.path):
+            response = broker.broker_only(421 if exc.code == 404 else 405)
+            response.headers.update({k: v for k, v in exc.get_headers() if k.lower() == "allow"})
+            return response
         messages = {413: f"request body larger than {app.config['MAX_CONTENT_LENGTH'] // 1024} KiB"}
         response = jsonify({"error": messages.get(exc.code, exc.description)})
         response.status_code = exc.code or 500

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
@@ -73,6 +74,11 @@ class Settings:
     trusted_proxies: int = 0
     # Consecutive failures (connection errors, timeouts, 5xx) that pause a target (the circuit breaker).
     breaker_failures: int = 5
+    # The Pact Broker this relay serves (optional, read only); its credentials never show in a repr or a log.
+    broker_url: str | None = None
+    broker_token: str | None = field(default=None, repr=False)
+    broker_username: str | None = None
+    broker_password: str | None = field(default=None, repr=False)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -112,6 +118,10 @@ class Settings:
             request_read_timeout=_number(env, "RELAY_REQUEST_READ_TIMEOUT", 30.0),
             trusted_proxies=_count(env, "RELAY_TRUSTED_PROXIES"),
             breaker_failures=_failures(env.get("RELAY_BREAKER_FAILURES")),
+            broker_url=_broker_url(env.get("RELAY_BROKER_URL")),
+            broker_token=env.get("RELAY_BROKER_TOKEN") or None,
+            broker_username=env.get("RELAY_BROKER_USERNAME") or None,
+            broker_password=env.get("RELAY_BROKER_PASSWORD") or None,
         )
         values.update(overrides)
         _check_database_url(values["database_url"])
@@ -236,6 +246,23 @@ def _rate(raw: str | None) -> tuple[int, float]:
     if values[0] < 0 or values[1] <= 0:
         raise ConfigError("RELAY_RATE_LIMIT: requests must be 0 or more and seconds positive")
     return values
+
+
+def _broker_url(raw: str | None) -> str | None:
+    if not raw or not raw.strip():
+        return None
+    url = raw.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("RELAY_BROKER_URL: must be the broker's http(s) base URL, like https://broker.example.com")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError("RELAY_BROKER_URL: give the base URL alone; credentials go in RELAY_BROKER_TOKEN or "
+                          "RELAY_BROKER_USERNAME and RELAY_BROKER_PASSWORD")
+    return url
 
 
 def _schedule(raw: str | None) -> tuple[float, ...]:

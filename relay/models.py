@@ -149,6 +149,8 @@ class Webhook(Base):
     max_in_flight: Mapped[int | None] = mapped_column(Integer)
     rate_limit: Mapped[float | None] = mapped_column(Float)  # sends per second, fleet-wide; None: no limit
     debounce: Mapped[int | None] = mapped_column(Integer)  # seconds; CI triggers only
+    # PactFlow's team of the webhook, as broker clients send it (--team-uuid); kept and shown back, not used.
+    team_uuid: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -22,12 +22,15 @@ from relay.templating import PLACEHOLDER, host_is_templated, reference_only, tem
 UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 DEFAULT_EVENTS = ["contract_content_changed"]
 TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeout", "uuid", "createdAt",
-             "updatedAt", "_links", "signingSecret", "maxInFlight", "rateLimit", "debounce", "state", "paused"}
+             "updatedAt", "_links", "signingSecret", "maxInFlight", "rateLimit", "debounce", "state", "paused",
+             "teamUuid"}
 MAX_IN_FLIGHT = 1000
 MAX_TIMEOUT = 120  # seconds, for either timeout; leases and RQ's job timeout are sized to outlast it
 MAX_RATE = 1000.0  # sends per second
 MAX_DEBOUNCE = 3600  # seconds
 DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
+# PactFlow team ids are UUIDs; any short id of those characters is kept as sent.
+TEAM_UUID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MAX_TEXT = 10_000
 # RFC 9110 field names: a token. Anything else is refused at save time rather than failing every send.
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -75,6 +78,7 @@ class WebhookInput:
         values.update(self._timeouts(doc.get("timeout")))
         values["max_in_flight"] = self._max_in_flight(doc.get("maxInFlight"))
         values["rate_limit"] = self._rate_limit(doc.get("rateLimit"))
+        values["team_uuid"] = self._team(doc.get("teamUuid"))
         present = [k for k in kinds() if k in doc]
         unknown = [k for k in doc if k not in TOP_LEVEL and k not in integrations.REGISTRY]
         for key in unknown:
@@ -123,6 +127,14 @@ class WebhookInput:
             elif name not in names:
                 names.append(name)
         return names
+
+    def _team(self, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not TEAM_UUID.match(value):
+            self.error("teamUuid", "must be a team id of 1 to 100 characters of A-Z, a-z, 0-9, _ and -")
+            return None
+        return value
 
     def _timeouts(self, value: Any) -> dict[str, Any]:
         out = {"connect_timeout": None, "read_timeout": None}
@@ -331,6 +343,8 @@ def to_json(webhook: Webhook, base_url: str, target: TargetState | None = None) 
     })
     if webhook.max_in_flight:
         doc["maxInFlight"] = webhook.max_in_flight
+    if webhook.team_uuid:
+        doc["teamUuid"] = webhook.team_uuid
     if webhook.connect_timeout or webhook.read_timeout:
         doc["timeout"] = {k: v for k, v in (("connect", webhook.connect_timeout), ("read", webhook.read_timeout)) if v}
     if webhook.rate_limit:

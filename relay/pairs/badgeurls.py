@@ -58,15 +58,30 @@ def _segment(name: str) -> str:
 
 def parse(raw_path: str) -> BadgeRef | None:
     """The badge a request path (still percent-encoded, so that %2F stays inside a name) asks for."""
-    if not raw_path.startswith("/"):
-        raw_path = urlsplit(raw_path).path  # an absolute-form request target
-    raw_path = raw_path.split("?", 1)[0]
-    parts = [unquote(s, errors="replace") for s in raw_path.split("/")]
+    parts = path_segments(raw_path)
     for start in range(len(parts)):
         # Anything before the badge path is the prefix the app is mounted under.
         if parts[start] in ("pacts", "matrix") and parts[start + 1:start + 2] == ["provider"]:
             return _match(parts[start:])
     return None
+
+
+def is_can_i_deploy_badge(raw_path: str) -> bool:
+    """The broker's can-i-deploy badges: /pacticipants/<P>/latest-version/<tag>/can-i-deploy/to/<env>/badge
+    and /pacticipants/<P>/branches/<b>/latest-version/can-i-deploy/to-environment/<env>/badge."""
+    p = path_segments(raw_path)
+    p = p[p.index("pacticipants"):] if "pacticipants" in p else []
+    return (len(p) == 8 and (p[2], p[4], p[5]) == ("latest-version", "can-i-deploy", "to")
+            or len(p) == 9 and (p[2], p[4], p[5], p[6]) == ("branches", "latest-version", "can-i-deploy",
+                                                             "to-environment")) and p[-1] in BADGE_FILES
+
+
+def path_segments(raw_path: str) -> list[str]:
+    """The decoded segments of a request path as sent: a name holding %2F stays one segment."""
+    if not raw_path.startswith("/"):
+        raw_path = urlsplit(raw_path).path  # an absolute-form request target
+    raw_path = raw_path.split("?", 1)[0]
+    return [unquote(s, errors="replace") for s in raw_path.split("/")]
 
 
 def _match(p: list[str]) -> BadgeRef | None:

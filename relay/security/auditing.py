@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 # Views that know better parameters (or a more precise type) call record() inside their own transaction.
 CHANGES = {
     "webhooks.create": "webhook.created",
+    "webhooks.pacticipant_create": "webhook.created",
     "webhooks.upsert": "webhook.saved",
     "webhooks.destroy": "webhook.deleted",
     "webhooks.execute": "webhook.executed",

@@ -6,12 +6,20 @@ import functools
 from typing import Any
 
 from flask import Response, current_app, request
+from werkzeug.routing import BaseConverter
 from werkzeug.wsgi import LimitedStream
 
 from relay import jsonlimits
 from relay.delivery import queue
 from relay.errors import PayloadError
 from relay.runtime import Runtime
+
+
+class RestOfPath(BaseConverter):
+    """The rest of the path, even empty, with newlines or '//' (the view reads the names from raw_path())."""
+
+    regex = r"[\s\S]*"
+    part_isolating = False
 
 
 def runtime() -> Runtime:
@@ -24,6 +32,12 @@ def db():
 
 def base_url() -> str:
     return request.host_url.rstrip("/")
+
+
+def raw_path() -> str:
+    """The path as sent, still percent-encoded: WSGI servers decode %2F in PATH_INFO, which would split a name."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    return raw if raw else request.script_root + request.path
 
 
 def body_bytes() -> bytes:

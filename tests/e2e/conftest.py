@@ -61,7 +61,8 @@ class Sink:
                 if len(body) < length:  # the sender died mid-request (a killed worker): nothing arrived
                     self.close_connection = True
                     return
-                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode(), "at": time.time()}
+                req = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body.decode(),
+                       "at": time.time()}
                 with sink.lock:
                     sink.requests.append(req)
                     n = len(sink.requests)
@@ -80,6 +81,8 @@ class Sink:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            do_GET = do_PUT = do_PATCH = do_DELETE = do_POST
 
             def log_message(self, *args):
                 pass

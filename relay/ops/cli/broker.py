@@ -85,12 +85,23 @@ def apply(path, dry_run: bool, prune: bool) -> None:
 @click.command("broker-webhook")
 @click.option("--relay-url", required=True, help="The relay's public base URL, as the broker reaches it.")
 @click.option("--token", envvar="RELAY_INTAKE_TOKEN", help="An intake token; a new one is created when omitted.")
-@click.option("--broker-url", help="Create the webhook in this Pact Broker instead of printing it.")
-@click.option("--broker-token", envvar="PACT_BROKER_TOKEN", help="Bearer token for the broker.")
-def broker_webhook(relay_url: str, token: str | None, broker_url: str | None, broker_token: str | None) -> None:
+@click.option("--broker-url", help="Create the webhook in this Pact Broker instead of printing it "
+                                   "(default: RELAY_BROKER_URL).")
+@click.option("--broker-token", envvar="PACT_BROKER_TOKEN", help="Bearer token for the broker "
+                                                                 "(default: RELAY_BROKER_TOKEN).")
+@click.option("--broker-username", help="Basic auth user for the broker (default: RELAY_BROKER_USERNAME).")
+@click.option("--broker-password", envvar="PACT_BROKER_PASSWORD",
+              help="Basic auth password for the broker (default: RELAY_BROKER_PASSWORD).")
+@click.option("--print", "print_only", is_flag=True, help="Print the webhook even when RELAY_BROKER_URL is set.")
+def broker_webhook(relay_url: str, token: str | None, broker_url: str | None, broker_token: str | None,
+                   broker_username: str | None, broker_password: str | None, print_only: bool) -> None:
     """Print (or create) the one Pact Broker webhook that sends every event to this relay."""
     if not relay_url.startswith(("http://", "https://")):
         raise Fail("--relay-url must start with http:// or https://")
+    settings = load_settings()
+    broker_url = None if print_only else broker_url or settings.broker_url
+    if broker_url and not broker_url.startswith(("http://", "https://")):
+        raise Fail("--broker-url must start with http:// or https://")
     if not token:
         token = issue_token("pact-broker", "intake")
     doc = broker_webhook_json(relay_url, token)
@@ -99,10 +110,13 @@ def broker_webhook(relay_url: str, token: str | None, broker_url: str | None, br
         return
 
     headers = {"Content-Type": "application/json", "Accept": "application/hal+json"}
+    broker_token = broker_token or settings.broker_token
+    username = broker_username or settings.broker_username
+    auth = (username, broker_password or settings.broker_password or "") if username and not broker_token else None
     if broker_token:
         headers["Authorization"] = f"Bearer {broker_token}"
     try:
-        resp = requests.post(broker_url.rstrip("/") + "/webhooks", json=doc, headers=headers, timeout=15)
+        resp = requests.post(broker_url.rstrip("/") + "/webhooks", json=doc, headers=headers, auth=auth, timeout=15)
     except requests.RequestException as exc:
         raise Fail(f"cannot reach the broker: {type(exc).__name__}") from None
     if resp.status_code >= 300:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, request
-from werkzeug.routing import BaseConverter
 
 from relay.db import read_connection
 from relay.pairs import badges, badgeurls, store
 from relay.pairs.state import status
-from relay.web.requests import runtime
+from relay.web.api.broker import broker_only
+from relay.web.requests import RestOfPath, raw_path, runtime
 
 bp = Blueprint("badges", __name__)
 SVG = "image/svg+xml"
@@ -18,30 +18,18 @@ JSON = "application/json"
 TRUE = ("true", "1", "yes")
 
 
-class Rest(BaseConverter):
-    """The rest of the path, even empty, with newlines or '//': any such badge request gets a badge, not a 404."""
-
-    regex = r"[\s\S]*"
-    part_isolating = False
-
-
 @bp.record_once
 def _register_converter(state) -> None:
-    state.app.url_map.converters.setdefault("rest", Rest)
-
-
-def _raw_path() -> str:
-    # The path as sent, still percent-encoded: WSGI servers decode %2F in PATH_INFO, which would split a name.
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
-    return raw if raw else request.script_root + request.path
+    # Any badge request, even with newlines or '//' in it, gets a badge, not a 404.
+    state.app.url_map.converters.setdefault("rest", RestOfPath)
 
 
 @bp.get("/pacts/provider/<rest:_rest>", merge_slashes=False, strict_slashes=False)
 @bp.get("/matrix/provider/<rest:_rest>", merge_slashes=False, strict_slashes=False)
 def badge(_rest: str):
-    ref = badgeurls.parse(_raw_path())
+    ref = badgeurls.parse(raw_path())
     if ref is None:
-        return _json({"error": "not a badge path; see the Pact Broker badge URLs in the README"}, 404)
+        return broker_only()
     label = request.args.get("label")
     initials = request.args.get("initials", "").lower() in TRUE
     tags = {"consumer_tag": ref.consumer_tag, "provider_tag": ref.provider_tag} if ref.kind == "matrix" else {}
@@ -62,6 +50,16 @@ def badge(_rest: str):
     if wants_json:
         return _cached(badges.badge_json(left, state), JSON)
     return _cached(badges.render_badge(left, state), SVG)
+
+
+@bp.get("/pacticipants/<rest:_rest>", merge_slashes=False, strict_slashes=False)
+def can_i_deploy_badge(_rest: str):
+    """The broker's can-i-deploy badge paths: `unknown` until the relay reads can-i-deploy answers (DESIGN §11)."""
+    if not badgeurls.is_can_i_deploy_badge(raw_path()):
+        return broker_only()
+    if request.accept_mimetypes.best_match([SVG, JSON]) == JSON:
+        return _cached(badges.badge_json("can-i-deploy", "unknown"), JSON)
+    return _cached(badges.render_badge("can-i-deploy", "unknown"), SVG)
 
 
 def _cached(body: str, mimetype: str, code: int = 200) -> Response:

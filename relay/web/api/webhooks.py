@@ -10,9 +10,10 @@ from relay.delivery import breaker, deliveries, policies, testsend
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
 from relay.models import Secret, TargetState, Webhook, utcnow
+from relay.pairs import badgeurls
 from relay.security.auditing import record
 from relay.security.tokens import require
-from relay.web.requests import base_url, db, json_body, limit_arg, runtime
+from relay.web.requests import RestOfPath, base_url, db, json_body, limit_arg, raw_path, runtime
 
 bp = Blueprint("webhooks", __name__)
 
@@ -21,12 +22,13 @@ class WebhookSegment(BaseConverter):
     """Any path segment but `presets`, which is a resource of its own: PUT /webhooks/presets is a 405,
     not a webhook named "presets". Bad uuids still reach the views, which explain what is wrong."""
 
-    regex = r"(?!presets(?:/|$))[^/]+"
+    regex = r"(?!(?:presets|provider|consumer)(?:/|$))[^/]+"
 
 
 @bp.record_once
 def _register_converter(state) -> None:
     state.app.url_map.converters.setdefault("webhook", WebhookSegment)
+    state.app.url_map.converters.setdefault("rest", RestOfPath)
 
 
 def _get(uuid: str) -> Webhook:
@@ -84,7 +86,11 @@ def _expand_preset(doc):
 @bp.post("/webhooks")
 @require("write")
 def create():
-    values, signing_secret = _validated(_expand_preset(json_body()), None)
+    return _create(json_body())
+
+
+def _create(doc):
+    values, signing_secret = _validated(_expand_preset(doc), None)
     hook = Webhook(uuid=webhooks.new_uuid())
     webhooks.apply(hook, values)
     session = db()
@@ -93,6 +99,52 @@ def create():
     record(session, "webhook.created", uuid=hook.uuid, webhook=webhooks.audit_json(hook))
     session.commit()
     return _respond(hook, 201, signing_secret)
+
+
+def _pacticipants() -> dict[str, str]:
+    """The broker's webhook path forms: provider and/or consumer names from the path, percent-decoded."""
+    parts = badgeurls.path_segments(raw_path())
+    start = min(i for i, part in enumerate(parts) if part == "webhooks" and i + 1 < len(parts)
+                and parts[i + 1] in ("provider", "consumer"))
+    rest, names = parts[start + 1:], {}
+    while rest:
+        side, name, rest = rest[0], rest[1:2], rest[2:]
+        if side not in ("provider", "consumer") or side in names or not name or not name[0].strip():
+            raise PayloadError.one("path", "must be /webhooks/provider/{provider}/consumer/{consumer}, "
+                                           "/webhooks/provider/{provider} or /webhooks/consumer/{consumer}")
+        if any(ord(c) < 32 or c == "\x7f" for c in name[0]):
+            raise PayloadError.one(side, "a name in the path must not contain control characters (NUL, CR, LF, ...)")
+        names[side] = name[0]
+    return names
+
+
+@bp.get("/webhooks/provider/<rest:_rest>", merge_slashes=False)
+@bp.get("/webhooks/consumer/<rest:_rest>", merge_slashes=False)
+@require("read")
+def pacticipant_index(_rest: str):
+    names = _pacticipants()
+    query = select(Webhook).order_by(Webhook.created_at)
+    for side, name in names.items():
+        query = query.where(getattr(Webhook, f"{side}_name") == name)
+    doc = webhooks.listing(list(db().scalars(query)), base_url())
+    doc["_links"]["self"]["href"] = request.base_url
+    return jsonify(doc)
+
+
+@bp.post("/webhooks/provider/<rest:_rest>", merge_slashes=False)
+@bp.post("/webhooks/consumer/<rest:_rest>", merge_slashes=False)
+@require("write")
+def pacticipant_create(_rest: str):
+    """As the broker: the path names the webhook's consumer and/or provider; the body may repeat, not contradict."""
+    names = _pacticipants()
+    doc = json_body()
+    if isinstance(doc, dict):
+        for side, name in names.items():
+            given = doc.get(side)
+            if given is not None and not (isinstance(given, dict) and given.get("name") == name):
+                raise PayloadError.one(side, f"the path names the {side} {name[:100]!r}; leave it out of the body")
+            doc[side] = {"name": name}
+    return _create(doc)
 
 
 @bp.get("/webhooks/<webhook:uuid>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, current_app, redirect, render_template, request, url_for
+from flask import Flask, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from relay.errors import NotFound
@@ -19,7 +19,6 @@ def init_app(app: Flask) -> None:
     # Globals rather than a context processor, so that imported macros see them too.
     app.jinja_env.globals.update(viewer=access.viewer, csrf_token=access.csrf_token, ago=ago)
     app.register_blueprint(bp)
-    app.add_url_rule("/", "home", lambda: redirect(url_for("ui.dashboard")))
 
 
 @bp.before_request

@@ -86,6 +86,27 @@ def test_broker_webhook_creates_it_in_the_broker(env, httpserver):
     assert json.loads(request.data)["request"]["headers"]["Authorization"] == "Bearer prt_x"
 
 
+def test_broker_webhook_uses_the_relays_broker_settings(env, httpserver):
+    httpserver.expect_request("/webhooks", method="POST").respond_with_json({}, status=201, headers={"Location": "http://broker/webhooks/abc"})
+    broker = {**env, "RELAY_BROKER_URL": httpserver.url_for("/"), "RELAY_BROKER_USERNAME": "user",
+              "RELAY_BROKER_PASSWORD": "pw secret"}
+    result = run(broker, "broker-webhook", "--relay-url", "https://relay.example.com", "--token", "prt_x")
+    assert result.exit_code == 0 and "created http://broker/webhooks/abc" in result.output, result.output
+    assert "pw secret" not in result.output
+    assert httpserver.log[0][0].headers["Authorization"] == "Basic dXNlcjpwdyBzZWNyZXQ="
+    printed = run(broker, "broker-webhook", "--relay-url", "https://relay.example.com", "--token", "prt_x", "--print")
+    assert json.loads(printed.output)["request"]["url"] == "https://relay.example.com/events"
+    assert len(httpserver.log) == 1
+    token = run({**broker, "RELAY_BROKER_TOKEN": "brk"}, "broker-webhook", "--relay-url", "https://r", "--token", "t")
+    assert token.exit_code == 0 and httpserver.log[-1][0].headers["Authorization"] == "Bearer brk"
+
+
+@pytest.mark.parametrize("url", ["ftp://broker", "https://user:pw@broker.example.com", "not a url", "https://b:x/"])
+def test_a_bad_broker_url_setting_is_one_line(env, url):
+    result = run({**env, "RELAY_BROKER_URL": url}, "broker-webhook", "--relay-url", "https://r", "--token", "t")
+    assert result.exit_code == 1 and "RELAY_BROKER_URL" in result.output and "pw" not in result.output
+
+
 def test_broker_webhook_without_token_makes_an_intake_token(env, runtime):
     result = run(env, "broker-webhook", "--relay-url", "https://relay.example.com")
     value = json.loads(result.output)["request"]["headers"]["Authorization"].split()[1]

@@ -189,9 +189,10 @@ def test_bad_input_gets_a_valid_unknown_badge(client, path):
     "/pacts/provider/P/consumer/C/latest/nope", "/pacts/provider/P/consumer/C/badge", "/pacts/provider/P",
     "/matrix/provider/P/latest/x/consumer/C/badge",
 ])
-def test_paths_that_are_no_badge_are_404(client, path):
+def test_paths_that_are_no_badge_are_broker_resources(client, path):
     resp = client.get(path)
-    assert resp.status_code == 404 and "badge" in resp.json["error"]
+    assert resp.status_code == 421 and "not a Pact Broker" in resp.json["error"]["message"]
+    assert "badges" in resp.json["error"]["message"]
 
 
 def test_long_names_and_tags_in_events_are_accepted_without_state(client, api):

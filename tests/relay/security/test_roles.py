@@ -31,6 +31,10 @@ RULES = {
     ("POST", "/webhooks/<webhook:uuid>/execute"): "write",
     ("POST", "/webhooks/<webhook:uuid>/resume"): "write",
     ("GET", "/webhooks/<webhook:uuid>/deliveries"): "read",
+    ("GET", "/webhooks/provider/<rest:_rest>"): "read",
+    ("POST", "/webhooks/provider/<rest:_rest>"): "write",
+    ("GET", "/webhooks/consumer/<rest:_rest>"): "read",
+    ("POST", "/webhooks/consumer/<rest:_rest>"): "write",
     ("GET", "/deliveries"): "read",
     ("GET", "/deliveries/<delivery_id>"): "read",
     ("POST", "/deliveries/<delivery_id>/replay"): "write",
@@ -48,6 +52,7 @@ RULES = {
     ("GET", "/status"): "read",
     ("GET", "/pacts/provider/<rest:_rest>"): "public",
     ("GET", "/matrix/provider/<rest:_rest>"): "public",
+    ("GET", "/pacticipants/<rest:_rest>"): "public",
     # The web UI: "ui:<permission>" pages need a signed-in user whose role grants it; tokens never open them.
     ("GET", "/"): "public",
     ("GET", "/ui/static/<path:filename>"): "public",

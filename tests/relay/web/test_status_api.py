@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,16 @@ def test_private_status_links_are_signed_and_work(tmp_path, database_url, redis_
             assert client.get(path.split("?")[0]).status_code == 403
     finally:
         runtime.engine.dispose()
+
+
+def test_the_readmes_sample_events_posted_in_order_end_verified(api):
+    """The quick start posts examples/events/*.json in shell glob order: the failed verification (result 41)
+    comes before the passing one (result 42), as a broker numbers them, so the pair ends verified."""
+    examples = sorted((Path(__file__).parents[3] / "examples" / "events").glob("*.json"))
+    assert len(examples) == 6
+    for path in examples:
+        resp = api.as_role("intake").post("/events", data=path.read_bytes(),
+                                          headers={"Content-Type": "application/json"})
+        assert resp.status_code == 202, (path.name, resp.json)
+    (pair,) = api.as_role("read").get("/status").json["pairs"]
+    assert pair["state"] == "verified" and pair["verification"]["number"] == 42

@@ -162,6 +162,8 @@ def _validate(form: EditorForm, existing: Webhook | None) -> tuple[dict | None, 
     rt = runtime()
     validator = webhooks.WebhookInput(rt.settings, rt.vault, set(_secret_names(db())), existing)
     doc = to_doc(form)
+    if existing is not None and existing.team_uuid:
+        doc["teamUuid"] = existing.team_uuid  # set by a broker client; the editor has no field for it
     try:
         values = validator.parse(doc)
     except PayloadError as exc:

@@ -91,6 +91,18 @@ def test_editor_creates_validates_and_masks(browser, runtime):
     assert stored.config["url"].endswith("build2") and stored.config["password"] == hook.config["password"]
 
 
+def test_editing_keeps_the_team_a_broker_client_set(browser, runtime):
+    with runtime.sessions.begin() as session:
+        session.add(Webhook(uuid="team-webhook-0000001", events=["contract_published"], kind="request",
+                            config={"method": "POST", "url": "https://ci.example.com/a"}, team_uuid="team-42"))
+    browser.get("/ui/webhooks/team-webhook-0000001")
+    assert browser.post("/ui/webhooks/team-webhook-0000001",
+                        editor_form("https://ci.example.com/b")).status_code == 302
+    with runtime.sessions() as session:
+        stored = session.get(Webhook, "team-webhook-0000001")
+    assert stored.config["url"].endswith("/b") and stored.team_uuid == "team-42"
+
+
 def test_unknown_variable_and_missing_secret_are_shown_beside_the_field(browser):
     browser.get("/ui/webhooks/new")
     resp = browser.post("/ui/webhooks/new", editor_form("https://x.example.com/${pactbroker.nope}",
