@@ -54,6 +54,11 @@ class Settings:
     request_read_timeout: float = 30.0
     # Reverse proxies in front of the web process whose X-Forwarded-* headers are believed (0: none).
     trusted_proxies: int = 0
+    # True when RELAY_ENCRYPTION_KEYS was unset and the key came from the data directory (embedded default).
+    generated_encryption_keys: bool = False
+    # A worker's own Prometheus endpoint (RELAY_METRICS_PORT; unset: none, the web process serves /metrics).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -89,6 +94,8 @@ class Settings:
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
             request_read_timeout=_number(env, "RELAY_REQUEST_READ_TIMEOUT", 30.0),
             trusted_proxies=_count(env, "RELAY_TRUSTED_PROXIES"),
+            metrics_port=_port(env, "RELAY_METRICS_PORT"),
+            metrics_host=(env.get("RELAY_METRICS_HOST") or "127.0.0.1").strip(),
         )
         values.update(overrides)
         _check_database_url(values["database_url"])
@@ -115,7 +122,8 @@ class Settings:
             except (ValueError, TypeError):
                 raise ConfigError("RELAY_ENCRYPTION_KEYS: each key must be a url-safe base64 32-byte Fernet key "
                                   "(make one with `pact-relay keys generate`)") from None
-        return _replace(self, secret_key=secret_key, encryption_keys=keys)
+        return _replace(self, secret_key=secret_key, encryption_keys=keys,
+                        generated_encryption_keys=self.generated_encryption_keys or not self.encryption_keys)
 
     @property
     def is_sqlite(self) -> bool:
@@ -180,6 +188,15 @@ def _count(env: Mapping[str, str], name: str) -> int:
     raw = (env.get(name) or "0").strip()
     if not raw.isdigit() or int(raw) > 10:
         raise ConfigError(f"{name}: {raw!r} must be a whole number from 0 to 10 (the proxies in front of the relay)")
+    return int(raw)
+
+
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"{name}: {raw!r} must be a port number from 1 to 65535")
     return int(raw)
 
 

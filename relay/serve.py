@@ -73,7 +73,8 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     settings = settings.with_generated_keys()
     env = dict(os.environ)
     env["RELAY_SECRET_KEY"] = settings.secret_key
-    env["RELAY_ENCRYPTION_KEYS"] = ",".join(settings.encryption_keys)
+    if not settings.generated_encryption_keys:  # generated: children read the same key file, and know it
+        env["RELAY_ENCRYPTION_KEYS"] = ",".join(settings.encryption_keys)
     env["RELAY_DATA_DIR"] = str(settings.data_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(settings))
     redis_proc = None
@@ -87,6 +88,7 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
         log.info("embedded Redis on %s (pid %d)", env["RELAY_REDIS_URL"], redis_proc.pid)
     db.upgrade(settings)
     log.info("database ready: %s", _safe_url(settings.database_url))
+    _join_fleet(settings, env["RELAY_REDIS_URL"] if redis_proc else settings.redis_url, redis_proc)
 
     children = [Child("web", gunicorn_argv(host, port, web_workers, threads))]
     children += [Child(f"worker-{i + 1}", [sys.executable, "-m", "relay.cli", "worker"]) for i in range(workers)]
@@ -151,6 +153,24 @@ def _stop_all(procs: list[subprocess.Popen], redis_proc: subprocess.Popen | None
             redis_proc.kill()
             redis_proc.wait()
     log.info("stopped")
+
+
+def _join_fleet(settings: Settings, redis_url: str, redis_proc: subprocess.Popen | None) -> None:
+    """The fleet checks (relay.fleet) before any child starts; a refusal stops the embedded Redis too."""
+    from dataclasses import replace
+
+    from relay import fleet
+    from relay.runtime import Runtime
+
+    runtime = Runtime(replace(settings, redis_url=redis_url))
+    try:
+        fleet.check(runtime)
+    except Exception:
+        _stop_all([], redis_proc)
+        raise
+    finally:
+        runtime.engine.dispose()
+        runtime.redis.close()
 
 
 def _check_redis(url: str) -> None:

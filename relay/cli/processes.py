@@ -37,11 +37,12 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run the web process only (gunicorn)."""
     from relay.serve import check_port, gunicorn_argv
 
-    load_runtime()  # a bad setting is one line here, not a traceback from each gunicorn process
+    runtime = load_runtime()  # a bad setting is one line here, not a traceback from each gunicorn process
     try:
         check_port(host, port)
     except RuntimeError as exc:
         raise Fail(str(exc)) from None
+    join_fleet(runtime)
     argv = gunicorn_argv(host, port, web_workers, threads)
     os.execv(argv[0], argv)
 
@@ -54,10 +55,18 @@ def worker(burst: bool) -> None:
 
     runtime = load_runtime()
     configure_logging(runtime.settings)
+    join_fleet(runtime)
+    rq_worker.run(runtime, burst=burst)
+
+
+def join_fleet(runtime) -> None:
+    """A web or worker process alone needs the fleet's Redis, database and keys; else one line, nothing started."""
+    from relay import fleet
+
     if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
         raise Fail("RELAY_REDIS_URL is not set and no embedded Redis is running in "
                    f"{runtime.settings.data_dir}: set RELAY_REDIS_URL, or use `pact-relay serve`")
-    rq_worker.run(runtime, burst=burst)
+    fleet.check(runtime)
 
 
 @click.group()
