@@ -122,6 +122,27 @@ class StateCollector:
         return 1.0
 
 
+def expose(settings) -> None:
+    """A worker's own scrape endpoint (RELAY_METRICS_PORT): this process's counters, or every process's sharing its
+    PROMETHEUS_MULTIPROC_DIR. Scrape-time state (deliveries, queue depth) stays on the web's /metrics: one fleet,
+    one copy."""
+    from prometheus_client import start_http_server
+
+    from relay.config import ConfigError
+
+    registry = CollectorRegistry(auto_describe=False)
+    if settings.metrics_dir is not None and settings.metrics_dir.is_dir():
+        MultiProcessCollector(registry, path=str(settings.metrics_dir))
+    else:
+        registry.register(_Local())
+    try:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(f"RELAY_METRICS_PORT: cannot listen on {settings.metrics_host}:{settings.metrics_port}: "
+                          f"{exc.strerror or exc}") from None
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+
+
 def render(runtime: Runtime) -> bytes:
     """The Prometheus text exposition of every process's counters plus the scrape-time state."""
     registry = CollectorRegistry(auto_describe=False)

@@ -77,6 +77,7 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
         env["RELAY_ENCRYPTION_KEYS"] = ",".join(settings.encryption_keys)
     env["RELAY_DATA_DIR"] = str(settings.data_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(settings))
+    env.pop("RELAY_METRICS_PORT", None)  # the web's /metrics already shows every child's counters
     redis_proc = None
     if settings.redis_url:
         _check_redis(settings.redis_url)  # else every worker would fail and be restarted, forever

@@ -55,6 +55,10 @@ def worker(burst: bool) -> None:
 
     runtime = load_runtime()
     configure_logging(runtime.settings)
+    if runtime.settings.metrics_port:  # first: a taken port is the one line, before this host joins anything
+        from relay import metrics
+
+        metrics.expose(runtime.settings)
     join_fleet(runtime)
     rq_worker.run(runtime, burst=burst)
 
