@@ -177,7 +177,9 @@ def _join_fleet(settings: Settings, redis_url: str, redis_proc: subprocess.Popen
 def _check_redis(url: str) -> None:
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    from relay.runtime import redis_client
+
+    client = redis_client(url, socket_connect_timeout=3)
     try:
         client.ping()
     except redis.exceptions.RedisError as exc:
