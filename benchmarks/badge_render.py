@@ -1,4 +1,4 @@
-"""Renders per second of relay.badges.render_badge: uncached (distinct names), cached, and with the ETag."""
+"""Renders per second of relay.pairs.badges.render_badge: uncached (distinct names), cached, and with the ETag."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relay.badges import _render, badge_text, etag, render_badge  # noqa: E402
+from relay.pairs.badges import _render, badge_text, etag, render_badge  # noqa: E402
 
 
 def rate(label: str, fn, count: int) -> None:

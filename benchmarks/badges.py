@@ -2,7 +2,7 @@
 
     python benchmarks/badges.py [--seconds 5] [--clients 4] [--postgres ADMIN_URL]
 
-Both apps run under the same gunicorn settings as `pact-relay web` (relay.serve.gunicorn_argv), one at a time,
+Both apps run under the same gunicorn settings as `pact-relay web` (relay.ops.serve.gunicorn_argv), one at a time,
 while client processes keep one HTTP/1.1 connection each and GET as fast as they can.
 """
 
@@ -30,7 +30,7 @@ def bare():
     """The comparison app for gunicorn (`benchmarks.badges:bare()`): one route, one constant SVG."""
     from flask import Flask, Response
 
-    from relay.badges import render_badge
+    from relay.pairs.badges import render_badge
 
     svg = render_badge("matching service/animal profile service pact", "verified")
     app = Flask("bare")
@@ -49,7 +49,7 @@ def free_port() -> int:
 
 
 def start(target: str, env: dict[str, str], workers: int, threads: int) -> tuple[subprocess.Popen, int]:
-    from relay.serve import gunicorn_argv
+    from relay.ops.serve import gunicorn_argv
 
     port = free_port()
     argv = gunicorn_argv("127.0.0.1", port, workers, threads)
@@ -132,9 +132,9 @@ def load(port: int, path: str, headers: dict, expect: int, seconds: float, clien
 def prepare(env: dict[str, str]) -> str:
     """Migrate the database and make an intake token; returns the token."""
     from relay import db
-    from relay.auth import create_token
     from relay.config import Settings
     from relay.runtime import Runtime
+    from relay.security.tokens import create_token
 
     runtime = Runtime(Settings.from_env(env))
     db.upgrade(runtime.settings, runtime.engine)

@@ -18,10 +18,10 @@ from rq import Queue
 
 from benchmarks.scenarios import EVENT
 from relay.app import create_app
-from relay.auth import create_token
 from relay.config import Settings
 from relay.db import upgrade
 from relay.runtime import Runtime
+from relay.security.tokens import create_token
 
 SHA = "5d445a4612743728dfd99ccd4210423c052bb9db"
 BASE = f"https://broker.example.com/pacts/provider/P/consumer/C/pact-version/{SHA}"

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relay.serve import die_with_parent
+from relay.ops.serve import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 # Fixed keys: a benchmark run must not write generated keys anywhere but its own data dir.
@@ -38,7 +38,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def pact_relay() -> list[str]:
     script = Path(sys.executable).parent / "pact-relay"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "relay.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "relay.ops.cli"]
 
 
 def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
@@ -245,7 +245,7 @@ def wait_workers(redis_url: str, count: int, procs: list[subprocess.Popen], time
 
 def bare_gunicorn_argv(port: int, redis_url: str, web_workers: int, threads: int) -> list[str]:
     """The relay's own gunicorn command line with only the application swapped."""
-    from relay.serve import gunicorn_argv
+    from relay.ops.serve import gunicorn_argv
 
     argv = gunicorn_argv("127.0.0.1", port, web_workers, threads)
     argv[argv.index("app:app")] = f"benchmarks.bare:create_app({redis_url!r})"

@@ -9,11 +9,11 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from relay import logs
 from relay.config import Settings
 from relay.errors import NotFound, PayloadError
-from relay.ratelimit import Limiter
+from relay.ops import logs
 from relay.runtime import Runtime
+from relay.security.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 
-    from relay import auditing, logredact, sessions
-    from relay.api import audit, badges, deliveries, events, health, metrics, openapi, secrets, status, tokens, webhooks
-    from relay.api import sessions as login
+    from relay.ops import logredact
+    from relay.security import auditing, sessions
+    from relay.web.api import (
+        audit,
+        badges,
+        deliveries,
+        events,
+        health,
+        metrics,
+        openapi,
+        secrets,
+        status,
+        tokens,
+        webhooks,
+    )
+    from relay.web.api import sessions as login
 
     logredact.install()
     sessions.init_app(app)
@@ -49,7 +62,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     for module in (health, metrics, openapi, events, webhooks, deliveries, secrets, badges, status, tokens, audit,
                    login):
         app.register_blueprint(module.bp)
-    from relay import ui
+    from relay.web import ui
 
     ui.init_app(app)
     return app
@@ -87,7 +100,7 @@ def _error_handlers(app: Flask) -> None:
     @app.errorhandler(ClientDisconnected)
     @app.errorhandler(TimeoutError)
     def slow_client(exc: Exception):
-        # The web server's read deadline (relay.webserver) cut a client that sent its body too slowly.
+        # The web server's read deadline (relay.ops.webserver) cut a client that sent its body too slowly.
         response = jsonify({"error": "the request body did not arrive in time, or not all of it"})
         response.status_code = 408
         response.headers["Connection"] = "close"

@@ -102,7 +102,7 @@ class StateCollector:
         return 1.0
 
     def _redis(self, out: list) -> float:
-        from workers.queue import queue
+        from relay.delivery.queue import queue
 
         name = self.runtime.settings.queue_name
         try:

@@ -140,7 +140,7 @@ class Webhook(Base):
     events: Mapped[list[Any]] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     kind: Mapped[str] = mapped_column(String(50))
-    # The integration's config; secret fields hold ciphertext (see relay.secrets.seal_config).
+    # The integration's config; secret fields hold ciphertext (see relay.security.secrets.seal_config).
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     signing_secret: Mapped[str | None] = mapped_column(Text)
     connect_timeout: Mapped[float | None] = mapped_column(Float)
@@ -211,7 +211,7 @@ class Attempt(Base):
 
 
 class PairStateRow(Base):
-    """One relay.pairstate.PairState: '' tags mean any; see relay.pairstate.PairKey."""
+    """One relay.pairs.state.PairState: '' tags mean any; see relay.pairs.state.PairKey."""
 
     __tablename__ = "pair_states"
     __table_args__ = (
@@ -244,7 +244,7 @@ class PairStateRow(Base):
 
 
 class FleetRow(Base):
-    """The one row that makes every host of a relay prove it shares this database and its keys (relay.fleet)."""
+    """The one row that makes every host of a relay prove it shares this database and its keys (relay.ops.fleet)."""
 
     __tablename__ = "fleet"
 

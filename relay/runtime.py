@@ -15,7 +15,7 @@ from redis.sentinel import Sentinel, SentinelManagedConnection
 from integrations.netguard import Guard, Policy
 from relay.config import ConfigError, Settings
 from relay.db import make_engine, make_sessionmaker
-from relay.secrets import Vault
+from relay.security.secrets import Vault
 
 
 class Runtime:

@@ -16,11 +16,11 @@ from redis import Redis
 from sqlalchemy import text
 
 from relay.app import create_app
-from relay.auth import create_token
 from relay.config import Settings
 from relay.db import make_engine, upgrade
 from relay.models import Base
 from relay.runtime import Runtime
+from relay.security.tokens import create_token
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EVENTS_DIR = FIXTURES / "pactbroker" / "events"
@@ -122,7 +122,7 @@ def free_port() -> int:
 
 def start_redis(port: int, tmp_dir: Path) -> subprocess.Popen:
     """A real Redis (Valkey) server on 127.0.0.1:port, answering once this returns."""
-    from workers.embedded_redis import launch
+    from relay.ops.embedded_redis import launch
 
     return launch(["--port", str(port), "--bind", "127.0.0.1"], tmp_dir, Redis(port=port, socket_connect_timeout=1),
                   timeout=20)
@@ -247,7 +247,7 @@ def cli(settings):
     """Run `pact-relay ...` in-process against the test database: cli("tokens", "list", input=...)."""
     from click.testing import CliRunner
 
-    from relay.cli import main
+    from relay.ops.cli import main
 
     env = {"RELAY_DATABASE_URL": settings.database_url, "RELAY_REDIS_URL": settings.redis_url,
            "RELAY_SECRET_KEY": settings.secret_key, "RELAY_ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
@@ -266,7 +266,7 @@ def cli(settings):
 @pytest.fixture
 def make_user(runtime):
     """Create a web UI user directly: make_user("a@example.com", "admin", "a long password")."""
-    from relay.users import create_user
+    from relay.security.users import create_user
 
     def make(email: str, role: str = "admin", password: str = "correct horse battery") -> str:
         with runtime.sessions.begin() as session:

@@ -76,4 +76,4 @@ def wrap(body: str, width: int = 110) -> str:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent / "relay" / "fontwidths.py"))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent / "relay" / "pairs" / "fontwidths.py"))

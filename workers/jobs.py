@@ -12,10 +12,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import lazyload
 
 from relay import metrics
+from relay.delivery import queue, retry
+from relay.delivery.attempt import Outcome, attempt
 from relay.models import Attempt, Delivery, Event, Webhook, utcnow
 from relay.runtime import Runtime
-from relay.sending import Outcome, attempt
-from workers import queue, retry
 from workers.context import current_runtime
 
 log = logging.getLogger(__name__)

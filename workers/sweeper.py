@@ -11,10 +11,10 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from sqlalchemy import delete, or_, select
 
-from relay.events import DEDUP_WINDOW
+from relay.delivery import queue
+from relay.intake.events import DEDUP_WINDOW
 from relay.models import Delivery, IdempotencyKey, utcnow
 from relay.runtime import Runtime
-from workers import queue
 
 log = logging.getLogger(__name__)
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}

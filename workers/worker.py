@@ -7,7 +7,7 @@ import logging
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from relay import logredact
+from relay.ops import logredact
 from relay.runtime import Runtime
 from workers import context, sweeper
 

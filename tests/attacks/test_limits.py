@@ -18,7 +18,7 @@ def limited(tmp_path, database_url, redis_url):
 
 
 def token(runtime, role="admin"):
-    from relay.auth import create_token
+    from relay.security.tokens import create_token
 
     with runtime.sessions.begin() as session:
         return create_token(session, "flood", role)[1]

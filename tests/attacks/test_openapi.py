@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
-from relay.api.openapi import spec
+from relay.web.api.openapi import spec
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 # Endpoints that are not JSON API operations: the web UI's pages and files.

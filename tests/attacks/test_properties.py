@@ -12,10 +12,10 @@ from integrations.base import PermanentDeliveryError
 from integrations.http import HttpRequest
 from relay.config import Settings
 from relay.errors import PayloadError
-from relay.events import EVENT_NAMES, parse
-from relay.secrets import Vault
+from relay.intake.events import EVENT_NAMES, parse
+from relay.intake.webhooks import WebhookInput
+from relay.security.secrets import Vault
 from relay.templating import KNOWN, PLACEHOLDER, VARIABLES, Renderer
-from relay.webhooks import WebhookInput
 from tests.conftest import TEST_KEYS
 
 pytestmark = pytest.mark.filterwarnings("ignore")

@@ -68,7 +68,7 @@ def test_worker_sigkilled_mid_send_is_delivered_later(relay, sink):
     assert relay.call("POST", "/events", json=json.loads((EVENTS_DIR / "contract_published.json").read_text())) \
         .status_code == 202
     wait_for(lambda: len(sink.requests) == 1, what="first send in flight")
-    workers = [p for p in relay.descendants() if "relay.cli worker" in cmdline(p)]
+    workers = [p for p in relay.descendants() if "relay.ops.cli worker" in cmdline(p)]
     assert len(workers) >= 2  # two workers, and the RQ scheduler one of them forked
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
@@ -101,7 +101,7 @@ def test_sigterm_stops_every_process(relay_factory):
     relay = relay_factory().start()
     tree = relay.descendants()
     names = " ".join(cmdline(p) for p in tree)
-    assert "gunicorn" in names and "relay.cli worker" in names and "valkey-server" in names
+    assert "gunicorn" in names and "relay.ops.cli worker" in names and "valkey-server" in names
     assert relay.stop(signal.SIGINT) == 0
     wait_for(lambda: not any(alive(p) for p in tree), timeout=10, what="no orphan processes")
 

@@ -9,7 +9,7 @@ import pytest
 from integrations import REGISTRY
 from integrations.base import Field
 from tests.integrations.conftest import EVENT_NAMES, FIXTURES, SECRETS, event, renderer
-from tests.integrations.test_presets import TOKENS
+from tests.relay.intake.test_presets import TOKENS
 
 # Literal secrets (not ${user.X}): the core can only redact values it knows, so none may reach a log by itself.
 SAMPLES = {
@@ -68,7 +68,7 @@ def test_no_secret_in_any_golden_file_or_pact():
 def test_the_documented_examples_are_valid():
     import re
 
-    from integrations.presets import expand
+    from relay.intake.presets import expand
 
     text = (FIXTURES.parents[1] / "docs" / "integrations.md").read_text()
     examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)]

@@ -176,7 +176,7 @@ added = []
 real = sys.addaudithook
 sys.addaudithook = lambda hook: (added.append(hook), real(hook))
 from integrations.netguard import Guard, Policy, install_hook
-import relay.sending, workers.jobs, relay.app
+import relay.delivery.attempt, workers.jobs, relay.app
 print(len(added))
 guard = Guard(Policy())
 with guard.enforced():

@@ -10,10 +10,10 @@ import pytest
 from redis import Redis
 
 from relay.config import ConfigError
+from relay.ops.embedded_redis import server_binary
 from relay.runtime import redis_client
 from tests.conftest import TEST_KEYS, free_port, make_settings, sample_event
 from tests.e2e.conftest import BIN, ROOT, wait_for
-from workers.embedded_redis import server_binary
 
 NAME = "relaytest"
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 
 def workers_of(relay) -> list[int]:
-    return [p for p in relay.descendants() if "relay.cli worker" in cmdline(p)]
+    return [p for p in relay.descendants() if "relay.ops.cli worker" in cmdline(p)]
 
 
 def test_all_workers_killed_and_restarted_under_load(relay_factory, sink):
@@ -105,7 +105,7 @@ def test_metrics_add_up_across_processes_and_logs_follow_a_delivery(relay_factor
     delivery = deliveries(relay)[0]
     lines = [json.loads(line) for line in relay.log.read_text().splitlines() if line.startswith("{")]
     about = [entry for entry in lines if delivery["id"] in json.dumps(entry)]
-    event_line = next(e for e in about if e["logger"] == "relay.api.events")
+    event_line = next(e for e in about if e["logger"] == "relay.web.api.events")
     attempt_line = next(e for e in about if e["logger"] == "workers.jobs")
     assert event_line["event_id"] == attempt_line["event_id"] == delivery["event"]
     assert attempt_line["webhook"] == hook["uuid"] and attempt_line["status"] == "succeeded"

@@ -6,9 +6,9 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import update
 
+from relay.delivery.queue import queue
 from relay.models import Delivery, utcnow
 from tests.conftest import sample_event
-from workers.queue import queue
 from workers.sweeper import prune, sweep
 
 

@@ -53,7 +53,7 @@ def test_a_taken_or_bad_metrics_port_is_one_line(settings, tmp_path):
 
     from click.testing import CliRunner
 
-    from relay.cli import main
+    from relay.ops.cli import main
 
     env = {"RELAY_DATA_DIR": str(tmp_path / "w"), "RELAY_DATABASE_URL": settings.database_url,
            "RELAY_REDIS_URL": settings.redis_url, "RELAY_ENCRYPTION_KEYS": TEST_KEYS[0]}

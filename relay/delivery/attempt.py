@@ -1,0 +1,139 @@
+"""One send of one webhook for one event: render, build, send, and the redacted record of it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+import integrations
+from integrations.base import Context, DeliveryError, Request, Response
+from integrations.netguard import refusal
+from relay.models import Secret, Webhook
+from relay.redact import Redactor
+from relay.runtime import Runtime
+from relay.security.secrets import DecryptionError, is_sealed
+from relay.templating import MissingSecret, Renderer
+
+DEFAULT_TIMEOUT = (5.0, 15.0)
+
+
+@dataclass
+class Outcome:
+    """A redacted attempt: what was sent, what came back, and whether and when to try again."""
+
+    ok: bool
+    retryable: bool
+    request: dict[str, Any] | None
+    response: dict[str, Any] | None
+    error: str | None
+    duration_ms: float
+    retry_after: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"request": self.request, "response": self.response, "error": self.error,
+                "duration_ms": self.duration_ms, "succeeded": self.ok}
+
+
+def secret_lookup(session: Session, runtime: Runtime) -> Callable[[str], str]:
+    cache: dict[str, str] = {}
+
+    def lookup(name: str) -> str:
+        if name not in cache:
+            began = not session.in_transaction()
+            row = session.get(Secret, name)
+            ciphertext = row.ciphertext if row is not None else None
+            if began:
+                # End the read we started: on SQLite every transaction holds the write lock, and the send
+                # that follows must not keep it.
+                session.commit()
+            if ciphertext is None:
+                raise MissingSecret(name)
+            cache[name] = runtime.vault.decrypt(ciphertext)
+        return cache[name]
+
+    return lookup
+
+
+def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dict[str, str],
+            delivery_id: str) -> Outcome:
+    """Send once; never raises for a failed send — the Outcome says what happened, secrets redacted."""
+    integration = integrations.get(webhook.kind)
+    renderer = Renderer(variables, secret_lookup(session, runtime))
+    literal_secrets: list[str] = []
+    built = None
+    started = time.perf_counter()
+    response = None
+    result = None
+    error = None
+    retryable = False
+    retry_after = None
+    try:
+        config = _unsealed(webhook.config, runtime, literal_secrets)
+        signing_secret = runtime.vault.decrypt(webhook.signing_secret) if webhook.signing_secret else None
+        if signing_secret:
+            literal_secrets.append(signing_secret)
+        built = integration.build(config, renderer, variables)
+        timeout = (webhook.connect_timeout or DEFAULT_TIMEOUT[0], webhook.read_timeout or DEFAULT_TIMEOUT[1])
+        ctx = Context(session=runtime.http_session(), check_url=runtime.guard.check_url, timeout=timeout,
+                      delivery_id=delivery_id, extra={"signing_secret": signing_secret} if signing_secret else {})
+        with runtime.guard.enforced():  # whichever library the integration uses, its connections are checked
+            result = integration.send(built, ctx)
+        response = result.response
+    except Exception as exc:
+        error, retryable, retry_after, response = _failure(exc)
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+
+    redactor = Redactor([*renderer.used, *literal_secrets])
+    requests_made: list[Request] = result.requests if result else _described(integration, built)
+    request = requests_made[-1] if requests_made else None
+    if request is not None and request.auth:
+        redactor = redactor.add_basic_auth(*request.auth)
+    notes = [result.note] if result and result.note else []
+    return Outcome(
+        ok=result is not None and error is None, retryable=retryable,
+        request=redactor.data(request.to_log()) if request else None,
+        response=redactor.data(response.to_log()) if response else None,
+        error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
+        notes=[redactor.text(n) for n in notes])
+
+
+def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:
+    """(error, retryable, retry_after, response) for what a send raised."""
+    refused = refusal(exc)
+    if refused is not None:  # a library may have wrapped it, or an integration turned it into "unreachable"
+        return refused.message, False, None, None
+    if isinstance(exc, DeliveryError):
+        return exc.message, exc.retryable, exc.retry_after, exc.response
+    if isinstance(exc, (MissingSecret, DecryptionError)):
+        return str(exc), False, None, None
+    # a bug in an integration must not kill the worker; retry with the schedule
+    return f"internal error: {type(exc).__name__}: {exc}", True, None, None
+
+
+def _described(integration, built) -> list[Request]:
+    """What was about to be sent, for the log; a failure here must not cost the attempt its record."""
+    if built is None:
+        return []
+    try:
+        return integration.describe(built)
+    except Exception:
+        return []
+
+
+def _unsealed(config: dict[str, Any], runtime: Runtime, collected: list[str]) -> dict[str, Any]:
+    """The config with literal secret fields decrypted; their values are collected for redaction."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            value = _unsealed(value, runtime, collected)
+        elif is_sealed(value):
+            value = runtime.vault.unseal(value)
+            collected.append(value)
+        out[key] = value
+    return out
+

@@ -1,0 +1,1 @@
+"""Events in: parse, de-duplicate, match and store them; webhook definitions; apply -f."""

@@ -1,0 +1,299 @@
+"""Webhook definitions: Pact Broker webhook JSON in, validated columns out, and masked JSON back."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets as pysecrets
+from collections.abc import Mapping
+from typing import Any
+
+import integrations
+from integrations.base import Field, carries_credentials, split_url
+from relay.config import Settings
+from relay.errors import PayloadError
+from relay.intake.events import EVENT_NAMES
+from relay.models import Webhook
+from relay.redact import HEADER_MASK, is_sensitive_header
+from relay.security.secrets import Vault, is_sealed
+from relay.templating import PLACEHOLDER, host_is_templated, template_errors
+
+UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
+DEFAULT_EVENTS = ["contract_content_changed"]
+TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeout", "uuid", "createdAt",
+             "updatedAt", "_links", "signingSecret"}
+MAX_TEXT = 10_000
+# RFC 9110 field names: a token. Anything else is refused at save time rather than failing every send.
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def new_uuid() -> str:
+    """Broker-style webhook id: 22 url-safe characters."""
+    return pysecrets.token_urlsafe(16)
+
+
+def kinds() -> list[str]:
+    return sorted(integrations.REGISTRY)
+
+
+class WebhookInput:
+    """Validates one webhook document against the settings, the stored secrets and the old version."""
+
+    def __init__(self, settings: Settings, vault: Vault, secret_names: set[str], existing: Webhook | None = None):
+        self.settings = settings
+        self.vault = vault
+        self.secret_names = secret_names
+        self.existing = existing
+        self.errors: dict[str, list[str]] = {}
+        self.new_signing_secret: str | None = None  # shown once, in the response that created it
+
+    def error(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, []).append(message)
+
+    def parse(self, doc: Any) -> dict[str, Any]:
+        """Column values for a Webhook row, or PayloadError listing every problem by field."""
+        if not isinstance(doc, dict):
+            raise PayloadError.one("body", "must be a JSON object")
+        values: dict[str, Any] = {}
+        description = doc.get("description", "")
+        if not isinstance(description, str) or len(description) > MAX_TEXT:
+            self.error("description", f"must be a string of at most {MAX_TEXT} characters")
+        values["description"] = description if isinstance(description, str) else ""
+        for side in ("consumer", "provider"):
+            values.update(self._party(side, doc.get(side)))
+        values["events"] = self._events(doc.get("events"))
+        enabled = doc.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.error("enabled", "must be true or false")
+        values["enabled"] = enabled is not False
+        values.update(self._timeouts(doc.get("timeout")))
+        present = [k for k in kinds() if k in doc]
+        unknown = [k for k in doc if k not in TOP_LEVEL and k not in integrations.REGISTRY]
+        for key in unknown:
+            self.error(key, "unknown field")
+        if not present:
+            self.error("request", f"a webhook needs one of: {', '.join(kinds())}")
+        elif len(present) > 1:
+            self.error(present[1], f"a webhook takes exactly one of {', '.join(kinds())}; got {', '.join(present)}")
+        else:
+            kind = present[0]
+            values["kind"] = kind
+            values["config"] = self._config(kind, doc[kind])
+            if kind == "request":
+                values["signing_secret"] = self._signing(values["config"].get("sign"))
+        if self.errors:
+            raise PayloadError(self.errors)
+        return values
+
+    def _party(self, side: str, value: Any) -> dict[str, Any]:
+        out = {f"{side}_name": None, f"{side}_label": None}
+        if value is None:
+            return out
+        if not isinstance(value, dict) or len([k for k in ("name", "label") if value.get(k)]) != 1 \
+                or set(value) - {"name", "label", "_links", "title"}:
+            self.error(side, 'must be {"name": "..."} or {"label": "..."}, or left out for any')
+            return out
+        key = "name" if value.get("name") else "label"
+        if not isinstance(value[key], str) or len(value[key]) > 500:
+            self.error(f"{side}.{key}", "must be a string of at most 500 characters")
+            return out
+        out[f"{side}_{key}"] = value[key]
+        return out
+
+    def _events(self, value: Any) -> list[str]:
+        if value is None:
+            return list(DEFAULT_EVENTS)
+        if not isinstance(value, list) or not value:
+            self.error("events", 'must be a non-empty list like [{"name": "contract_content_changed"}]')
+            return []
+        names = []
+        for i, item in enumerate(value):
+            name = item.get("name") if isinstance(item, dict) else None
+            if name not in EVENT_NAMES:
+                self.error(f"events[{i}].name", f"must be one of {', '.join(EVENT_NAMES)}")
+            elif name not in names:
+                names.append(name)
+        return names
+
+    def _timeouts(self, value: Any) -> dict[str, Any]:
+        out = {"connect_timeout": None, "read_timeout": None}
+        if value is None:
+            return out
+        if not isinstance(value, dict):
+            self.error("timeout", 'must be {"connect": seconds, "read": seconds}')
+            return out
+        for key in ("connect", "read"):
+            seconds = value.get(key)
+            if seconds is None:
+                continue
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 120:
+                self.error(f"timeout.{key}", "must be a number of seconds between 0 and 120")
+            else:
+                out[f"{key}_timeout"] = float(seconds)
+        return out
+
+    def _config(self, kind: str, config: Any) -> dict[str, Any]:
+        integration = integrations.get(kind)
+        if not isinstance(config, dict):
+            self.error(kind, "must be an object")
+            return {}
+        old = self.existing.config if self.existing is not None and self.existing.kind == kind else {}
+        out: dict[str, Any] = {}
+        for key in config:
+            if key not in integration.fields:
+                self.error(f"{kind}.{key}", f"unknown field; known: {', '.join(integration.fields)}")
+        if kind == "request":
+            self._check_headers(config.get("headers"))
+        for key, field in integration.fields.items():
+            value = config.get(key)
+            path = f"{kind}.{key}"
+            if value is None or value == "":
+                if field.required and field.default is None:
+                    self.error(path, "is required")
+                elif field.default is not None:
+                    out[key] = field.default
+                continue
+            value = self._typed(path, field, value)
+            if value is None:
+                continue
+            if field.template:
+                for message in template_errors(value, self.secret_names):
+                    self.error(path, message)
+            out[key] = self._protect(field, value, old.get(key), path)
+        if kind == "request":
+            self._check_request(out)
+        for field, messages in integration.validate(self._plain(out)).items():
+            for message in messages:
+                self.error(f"{kind}.{field}", message)
+        return out
+
+    def _typed(self, path: str, field: Field, value: Any) -> Any:
+        ok = {
+            "str": isinstance(value, str) and len(value) <= MAX_TEXT,
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "map": isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_TEXT
+                                                   for k, v in value.items()),
+            "json": isinstance(value, (str, dict, list)),
+        }.get(field.kind, True)
+        if not ok:
+            expected = {"str": "a string", "bool": "true or false", "int": "a whole number",
+                        "map": "an object of string values", "json": "a string, an object or an array"}
+            self.error(path, f"must be {expected.get(field.kind, field.kind)}")
+            return None
+        return value
+
+    def _protect(self, field: Field, value: Any, old: Any, path: str) -> Any:
+        """Seal literal secrets; the mask sent back means: keep what is stored."""
+        if field.kind == "map":
+            old = old if isinstance(old, dict) else {}
+            return {k: self._protect_one(v, old.get(k), path, sensitive=field.secret or is_sensitive_header(k))
+                    for k, v in value.items()}
+        if isinstance(value, str):
+            return self._protect_one(value, old, path, sensitive=field.secret)
+        return value
+
+    def _protect_one(self, value: str, old: Any, path: str, sensitive: bool) -> str:
+        if value == HEADER_MASK:
+            if old is None:
+                self.error(path, "no stored value to keep; send the real value")
+            return old
+        if sensitive and not PLACEHOLDER.fullmatch(value):
+            return self.vault.seal(value)
+        return value
+
+    def _plain(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Config for integration.validate: shapes only, sealed values as an opaque marker."""
+        return {k: ("<secret>" if is_sealed(v) else v) for k, v in config.items()}
+
+    def _check_request(self, config: dict[str, Any]) -> None:
+        method = str(config.get("method", "POST")).upper()
+        if method not in self.settings.allowed_methods:
+            self.error("request.method", f"must be one of {', '.join(self.settings.allowed_methods)}")
+        config["method"] = method
+        url = config.get("url")
+        if not isinstance(url, str):
+            return
+        parts = split_url(PLACEHOLDER.sub("x", url))
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            self.error("request.url", "must be an absolute http(s) URL with a host")
+        elif carries_credentials(parts):
+            self.error("request.url", "must not carry credentials (user:password@): URLs are shown in responses and "
+                                      "logs; use username and password, which are stored encrypted")
+        elif host_is_templated(url):
+            self.error("request.url", "the scheme and host may not contain a template")
+        elif parts.scheme.lower() not in self.settings.allowed_schemes:
+            self.error("request.url", f"scheme must be one of {', '.join(self.settings.allowed_schemes)}")
+
+    def _check_headers(self, headers: Any) -> None:
+        if not isinstance(headers, dict):
+            return  # _typed names the wrong type
+        for name, value in headers.items():
+            if not isinstance(name, str) or not HEADER_NAME.match(name):
+                self.error("request.headers", f"{str(name)[:100]!r} is not a header name (letters, digits and "
+                                              "!#$%&'*+-.^_`|~ only)")
+            elif isinstance(value, str) and any(c in value for c in "\r\n\0"):
+                self.error("request.headers", f"{name}: a value may not contain a line break or NUL")
+
+    def _signing(self, sign: Any) -> str | None:
+        if not sign:
+            return None
+        if self.existing is not None and self.existing.signing_secret:
+            return self.existing.signing_secret
+        self.new_signing_secret = "whsec_" + base64.b64encode(pysecrets.token_bytes(24)).decode()
+        return self.vault.encrypt(self.new_signing_secret)
+
+
+def masked_config(webhook: Webhook) -> dict[str, Any]:
+    integration = integrations.get(webhook.kind)
+    out = {}
+    for key, value in (webhook.config or {}).items():
+        if isinstance(value, dict):
+            value = {k: (HEADER_MASK if is_sealed(v) or is_sensitive_header(k) else v) for k, v in value.items()}
+        elif is_sealed(value) or (integration.fields.get(key, Field()).secret and isinstance(value, str)
+                                  and not PLACEHOLDER.fullmatch(value)):
+            value = HEADER_MASK
+        out[key] = value
+    return out
+
+
+def to_json(webhook: Webhook, base_url: str) -> dict[str, Any]:
+    href = f"{base_url}/webhooks/{webhook.uuid}"
+    doc: dict[str, Any] = {"uuid": webhook.uuid, "description": webhook.description or ""}
+    for side in ("consumer", "provider"):
+        name, label = getattr(webhook, f"{side}_name"), getattr(webhook, f"{side}_label")
+        if name or label:
+            doc[side] = {"name": name} if name else {"label": label}
+    doc.update({
+        "enabled": webhook.enabled,
+        webhook.kind: masked_config(webhook),
+        "events": [{"name": n} for n in webhook.events],
+        "createdAt": webhook.created_at.isoformat(timespec="seconds"),
+        "updatedAt": webhook.updated_at.isoformat(timespec="seconds"),
+    })
+    if webhook.connect_timeout or webhook.read_timeout:
+        doc["timeout"] = {k: v for k, v in (("connect", webhook.connect_timeout), ("read", webhook.read_timeout)) if v}
+    doc["_links"] = {
+        "self": {"title": webhook.description or webhook.uuid, "href": href},
+        "pb:execute": {"title": "Test the execution of the webhook", "href": f"{href}/execute"},
+        "pb:deliveries": {"title": "Deliveries of this webhook", "href": f"{href}/deliveries"},
+        "pb:webhooks": {"title": "All webhooks", "href": f"{base_url}/webhooks"},
+    }
+    return doc
+
+
+def listing(hooks: list[Webhook], base_url: str) -> dict[str, Any]:
+    return {
+        "webhooks": [to_json(h, base_url) for h in hooks],
+        "_links": {
+            "self": {"title": "Webhooks", "href": f"{base_url}/webhooks"},
+            "pb:create": {"title": "POST to create a webhook", "href": f"{base_url}/webhooks"},
+            "pb:webhooks": [{"title": h.description or h.uuid, "name": h.description or h.uuid,
+                             "href": f"{base_url}/webhooks/{h.uuid}"} for h in hooks],
+        },
+    }
+
+
+def apply(webhook: Webhook, values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        setattr(webhook, key, value)

@@ -1,0 +1,1 @@
+"""Running the relay: the CLI, serve, the web server, embedded Redis, logs."""

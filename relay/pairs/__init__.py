@@ -1,0 +1,1 @@
+"""Consumer/provider pair state, its store, badge SVGs and badge URLs."""

@@ -1,0 +1,117 @@
+"""Badge URLs: the Pact Broker's badge paths parsed and built, and the signatures private badges need."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlencode, urlsplit
+
+from itsdangerous import BadSignature, Signer
+
+from relay.pairs.state import UNTAGGED, PairKey
+
+KINDS = ("latest", "tag", "untagged", "matrix")
+BADGE_FILES = ("badge", "badge.svg")
+SIGNATURE_SALT = "pact-relay.badge-url"
+
+
+@dataclass(frozen=True)
+class BadgeRef:
+    """Which badge a path asks for; tags are '' where the kind has none."""
+
+    kind: str
+    consumer: str
+    provider: str
+    consumer_tag: str = ""
+    provider_tag: str = ""
+
+    def content_key(self) -> PairKey:
+        """The row whose pact content and (except for matrix badges) verification decide the badge."""
+        tag = {"latest": "", "untagged": UNTAGGED}.get(self.kind, self.consumer_tag)
+        return PairKey(self.consumer, self.provider, tag)
+
+    def matrix_key(self) -> PairKey | None:
+        """The row holding the verification of a matrix badge; None for the other kinds."""
+        if self.kind != "matrix":
+            return None
+        return PairKey(self.consumer, self.provider, self.consumer_tag, self.provider_tag)
+
+    def path(self) -> str:
+        p, c = _segment(self.provider), _segment(self.consumer)
+        if self.kind == "matrix":
+            return (f"/matrix/provider/{p}/latest/{_segment(self.provider_tag)}"
+                    f"/consumer/{c}/latest/{_segment(self.consumer_tag)}/badge.svg")
+        tail = {"latest": "latest", "untagged": "latest-untagged"}.get(self.kind) or (
+            f"latest/{_segment(self.consumer_tag)}")
+        return f"/pacts/provider/{p}/consumer/{c}/{tail}/badge.svg"
+
+    def signed_value(self) -> bytes:
+        # Names, not their encoding, are signed: '%20' and ' ', 'badge' and 'badge.svg' share one signature.
+        parts = [self.kind, self.consumer, self.provider, self.consumer_tag, self.provider_tag]
+        return json.dumps(parts).encode()  # unambiguous whatever the names hold
+
+
+def _segment(name: str) -> str:
+    return quote(name, safe="")
+
+
+def parse(raw_path: str) -> BadgeRef | None:
+    """The badge a request path (still percent-encoded, so that %2F stays inside a name) asks for."""
+    if not raw_path.startswith("/"):
+        raw_path = urlsplit(raw_path).path  # an absolute-form request target
+    raw_path = raw_path.split("?", 1)[0]
+    parts = [unquote(s, errors="replace") for s in raw_path.split("/")]
+    for start in range(len(parts)):
+        # Anything before the badge path is the prefix the app is mounted under.
+        if parts[start] in ("pacts", "matrix") and parts[start + 1:start + 2] == ["provider"]:
+            return _match(parts[start:])
+    return None
+
+
+def _match(p: list[str]) -> BadgeRef | None:
+    if not p or p[-1] not in BADGE_FILES:
+        return None
+    if p[0] == "matrix":
+        if len(p) == 10 and (p[3], p[5], p[7]) == ("latest", "consumer", "latest"):
+            return BadgeRef("matrix", p[6], p[2], p[8], p[4])
+        return None
+    if len(p) < 6 or p[3] != "consumer":
+        return None
+    consumer, provider, tail = p[4], p[2], p[5:-1]
+    if tail == ["latest"]:
+        return BadgeRef("latest", consumer, provider)
+    if tail == ["latest-untagged"]:
+        return BadgeRef("untagged", consumer, provider)
+    if len(tail) == 2 and tail[0] == "latest":
+        return BadgeRef("tag", consumer, provider, tail[1])
+    return None
+
+
+def _signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt=SIGNATURE_SALT, digest_method=hashlib.sha256)
+
+
+def sign(secret_key: str, ref: BadgeRef) -> str:
+    """A stable signature for the badge (no expiry: README links live for years); reveals no key."""
+    return _signer(secret_key).get_signature(ref.signed_value()).decode()
+
+
+def verify(secret_key: str, ref: BadgeRef, signature: str) -> bool:
+    try:
+        return _signer(secret_key).verify_signature(ref.signed_value(), signature.encode("utf-8", "replace"))
+    except BadSignature:
+        return False
+
+
+def url(base: str, ref: BadgeRef, secret_key: str | None = None, label: str | None = None,
+        initials: bool = False) -> str:
+    """The absolute badge URL; signed when a secret key is given (private badges)."""
+    query = {}
+    if label:
+        query["label"] = label
+    if initials:
+        query["initials"] = "true"
+    if secret_key:
+        query["sig"] = sign(secret_key, ref)
+    return base.rstrip("/") + ref.path() + (f"?{urlencode(query)}" if query else "")

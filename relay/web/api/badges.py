@@ -1,0 +1,82 @@
+"""Badge routes on the Pact Broker's paths: SVG or its JSON twin, ETags, and signatures for private badges."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, request
+from werkzeug.routing import BaseConverter
+
+from relay.db import read_connection
+from relay.pairs import badges, badgeurls, store
+from relay.pairs.state import status
+from relay.web.api import runtime
+
+bp = Blueprint("badges", __name__)
+SVG = "image/svg+xml"
+JSON = "application/json"
+TRUE = ("true", "1", "yes")
+
+
+class Rest(BaseConverter):
+    """The rest of the path, even empty, with newlines or '//': any such badge request gets a badge, not a 404."""
+
+    regex = r"[\s\S]*"
+    part_isolating = False
+
+
+@bp.record_once
+def _register_converter(state) -> None:
+    state.app.url_map.converters.setdefault("rest", Rest)
+
+
+def _raw_path() -> str:
+    # The path as sent, still percent-encoded: WSGI servers decode %2F in PATH_INFO, which would split a name.
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    return raw if raw else request.script_root + request.path
+
+
+@bp.get("/pacts/provider/<rest:_rest>", merge_slashes=False, strict_slashes=False)
+@bp.get("/matrix/provider/<rest:_rest>", merge_slashes=False, strict_slashes=False)
+def badge(_rest: str):
+    ref = badgeurls.parse(_raw_path())
+    if ref is None:
+        return _json({"error": "not a badge path; see the Pact Broker badge URLs in the README"}, 404)
+    label = request.args.get("label")
+    initials = request.args.get("initials", "").lower() in TRUE
+    tags = {"consumer_tag": ref.consumer_tag, "provider_tag": ref.provider_tag} if ref.kind == "matrix" else {}
+    left = badges.badge_text(ref.consumer, ref.provider, label, initials, **tags)
+    wants_json = request.accept_mimetypes.best_match([SVG, JSON]) == JSON
+    settings = runtime().settings
+    if settings.private_badges:
+        signature = request.args.get("sig")
+        if not signature or not badgeurls.verify(settings.secret_key, ref, signature):
+            message = "signature required" if not signature else "invalid signature"
+            # An <img> shows a 403 SVG but not a JSON error: the README reader sees why instead of a broken icon.
+            if wants_json:
+                return _json({"errors": {"sig": [f"{message}: private badges need the signed URL that "
+                                                  "`pact-relay badges url` or GET /status gives"]}}, 403)
+            return _cached(badges.render_notice(left, message), SVG, 403)
+    with read_connection(runtime().engine) as conn:
+        state = status(store.badge_state(conn, ref.content_key(), ref.matrix_key()))
+    if wants_json:
+        return _cached(badges.badge_json(left, state), JSON)
+    return _cached(badges.render_badge(left, state), SVG)
+
+
+def _cached(body: str, mimetype: str, code: int = 200) -> Response:
+    tag = badges.etag(body).strip('"')
+    if code == 200 and request.if_none_match.contains(tag):
+        response = Response(status=304)
+    else:
+        response = Response(body, status=code, mimetype=mimetype)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Vary"] = "Accept"
+    response.set_etag(tag)
+    return response
+
+
+def _json(doc: dict, code: int) -> Response:
+    response = Response(json.dumps(doc), status=code, mimetype=JSON)
+    response.headers["Cache-Control"] = "no-cache"
+    return response

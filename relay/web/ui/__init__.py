@@ -1,0 +1,85 @@
+"""The web UI: a server-rendered blueprint under /ui with its own templates, stylesheet and a little JS."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from relay.errors import NotFound
+from relay.web.ui import access
+
+bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static",
+               static_url_path="/static")
+
+
+def init_app(app: Flask) -> None:
+    from relay.web.ui.views import about, auth, dashboard, deliveries, secrets, settings, webhooks  # noqa: F401
+
+    # Globals rather than a context processor, so that imported macros see them too.
+    app.jinja_env.globals.update(viewer=access.viewer, csrf_token=access.csrf_token, ago=ago)
+    app.register_blueprint(bp)
+    app.add_url_rule("/", "home", lambda: redirect(url_for("ui.dashboard")))
+
+
+@bp.before_request
+def _csrf():
+    access.check_csrf()
+
+
+@bp.after_request
+def _headers(response):
+    if response.status_code in (401, 403) and response.is_json:
+        response = _denied_page(response)
+    response.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                                "frame-ancestors 'none'; form-action 'self'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "ui.static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.app_template_filter("when")
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    from relay.models import utcnow
+
+    seconds = int((utcnow() - value).total_seconds())
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{max(seconds, 0)} s ago"
+
+
+@bp.errorhandler(NotFound)
+def _not_found(exc):
+    return render_template("error.html", code=404, message=str(exc)), 404
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    messages = {403: "Your role may not do this.", 404: "There is nothing here."}
+    return render_template("error.html", code=exc.code, message=messages.get(exc.code, exc.description)), exc.code
+
+
+def _denied_page(response):
+    """The security decorator answers 401/403 in JSON; pages get HTML, with the same audit entry."""
+    from relay.security.auditing import record
+
+    reason = str((response.get_json(silent=True) or {}).get("error", ""))
+    session = current_app.extensions["relay.session"]()
+    session.rollback()
+    record(session, "auth.denied", status=response.status_code, reason=reason[:300], endpoint=request.endpoint)
+    session.commit()
+    page = current_app.make_response((render_template("error.html", code=response.status_code, message=reason,
+                                                      sign_in=response.status_code == 401),
+                                      response.status_code))
+    return page

@@ -1,0 +1,62 @@
+"""The UI's one seam to the security module: who is signed in, roles, CSRF and the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import abort, current_app, request
+
+from relay.security import sessions
+from relay.security.auditing import record
+from relay.security.sessions import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, LoginRefused
+from relay.security.tokens import GRANTS
+
+__all__ = ["LoginRefused", "Viewer", "audit", "check_csrf", "csrf_token", "login_required", "sign_in", "sign_out",
+           "viewer"]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in, and what their role lets them do (templates hide what it may not)."""
+
+    name: str
+    role: str
+
+    def can(self, permission: str) -> bool:
+        return permission in GRANTS.get(self.role, ())
+
+
+def viewer() -> Viewer | None:
+    user, _ = sessions.current_user()
+    return Viewer(user.email, user.role) if user is not None else None
+
+
+def sign_in(email: str, password: str) -> Viewer:
+    """Rate-limited, audited sign-in with a fresh session; raises LoginRefused."""
+    user = sessions.login(email, password)
+    return Viewer(user.email, user.role)
+
+
+def sign_out() -> None:
+    sessions.logout()
+
+
+def login_required(permission: str = "read"):
+    """Signed in (a GET without a session goes to the sign-in page), role grants `permission`, CSRF checked."""
+    return sessions.login_required(permission, login_endpoint="ui.sign_in")
+
+
+csrf_token = sessions.csrf_token
+
+
+def check_csrf() -> None:
+    """Every unsafe UI request, sign-in included, carries the session's token (form field or header)."""
+    if request.method in SAFE_METHODS:
+        return
+    if not sessions.csrf_ok(request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)):
+        abort(400, "the form expired or came from another site; reload the page and try again")
+
+
+def audit(type: str, **payload) -> None:
+    """An audit entry in the request's transaction: the view's commit stores it with the change."""
+    record(current_app.extensions["relay.session"](), type, **payload)

@@ -1,0 +1,193 @@
+"""Webhooks: the list, and the editor with presets, variables help, Save and Test."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request, url_for
+from sqlalchemy import select
+
+import integrations
+from relay.errors import NotFound, PayloadError
+from relay.intake import presets, webhooks
+from relay.models import Delivery, Secret, Webhook
+from relay.templating import VARIABLES
+from relay.web.api import db, runtime
+from relay.web.api.webhooks import _audit_doc as audit_doc
+from relay.web.api.webhooks import execute_once
+from relay.web.ui import access, bp
+from relay.web.ui.webhook_form import (
+    EditorForm,
+    event_choices,
+    from_doc,
+    from_request,
+    from_webhook,
+    place_errors,
+    to_doc,
+)
+
+VARIABLE_HELP = {
+    "pactUrl": "permalink to the pact content",
+    "verificationResultUrl": "URL of the verification result; empty when none",
+    "consumerVersionNumber": "consumer application version (often a git sha)",
+    "providerVersionNumber": "provider version of the verification, or the one that needs verifying",
+    "providerVersionTags": "tags of the provider version, comma-separated",
+    "providerVersionBranch": "branch of the provider version",
+    "providerVersionDescriptions": "why each provider version needs verifying",
+    "consumerVersionTags": "tags of the consumer version, comma-separated",
+    "consumerVersionBranch": "branch of the consumer version",
+    "consumerName": "the consumer's name",
+    "providerName": "the provider's name",
+    "githubVerificationStatus": "pending, success, failure or error, for GitHub statuses",
+    "bitbucketVerificationStatus": "INPROGRESS, SUCCESSFUL or FAILED, for Bitbucket",
+    "azureDevOpsVerificationStatus": "pending, succeeded or failed, for Azure DevOps",
+    "gitlabVerificationStatus": "pending, success or failed, for GitLab",
+    "consumerLabels": "labels of the consumer, comma-separated",
+    "providerLabels": "labels of the provider, comma-separated",
+    "eventName": "the event that fired",
+    "buildUrl": "CI build URL of the verification",
+    "currentlyDeployedProviderVersionNumber": "provider version(s) currently deployed",
+}
+
+
+def _get(uuid: str) -> Webhook:
+    hook = db().get(Webhook, uuid) if webhooks.UUID_PATTERN.match(uuid) else None
+    if hook is None:
+        raise NotFound(f"no webhook {uuid[:100]!r}")
+    return hook
+
+
+def _secret_names(session) -> list[str]:
+    return list(session.scalars(select(Secret.name).order_by(Secret.name)))
+
+
+def last_results(session, uuids: list[str]) -> dict[str, Delivery]:
+    """The newest delivery of each webhook: one short index lookup each (ix_deliveries_webhook)."""
+    out = {}
+    for uuid in uuids:
+        row = session.scalars(select(Delivery).where(Delivery.webhook_uuid == uuid)
+                              .order_by(Delivery.created_at.desc()).limit(1)).first()
+        if row is not None:
+            out[uuid] = row
+    return out
+
+
+@bp.get("/webhooks")
+@access.login_required("read")
+def webhooks_list():
+    session = db()
+    hooks = list(session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid)))
+    return render_template("webhooks.html", hooks=hooks, results=last_results(session, [h.uuid for h in hooks]))
+
+
+def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
+    session = db()
+    return render_template(
+        "webhook_edit.html", form=form, hook=hook, events=event_choices(), kinds=integrations.REGISTRY,
+        variables=[(name, VARIABLE_HELP.get(name, "")) for name in VARIABLES], secrets=_secret_names(session),
+        presets=presets.PRESETS, **extra), status
+
+
+def _preset_form(name: str):
+    """A preset's parameters (GET, so it works without JS); once complete, the editor filled from it."""
+    preset = presets.PRESETS.get(name)
+    if preset is None:
+        raise NotFound(f"no preset {name[:100]!r}")
+    params = {k: request.args.get(f"p.{k}", "").strip() for k in preset.params}
+    submitted = request.args.get("apply") == "1"
+    errors: dict[str, list[str]] = {}
+    if submitted:
+        try:
+            return _editor(from_doc(presets.expand(name, {k: v for k, v in params.items() if v})), None,
+                           from_preset=preset)
+        except presets.PresetError as exc:
+            errors = exc.errors
+    values = {k: params[k] or (spec.default or "") for k, spec in preset.params.items()}
+    return render_template("preset.html", preset=preset, values=values, errors=errors)
+
+
+@bp.get("/webhooks/new")
+@access.login_required("write")
+def webhook_new():
+    if request.args.get("preset"):
+        return _preset_form(request.args["preset"])
+    kind = request.args.get("kind", "request")
+    return _editor(from_doc({}, kind if kind in integrations.REGISTRY else "request"), None)
+
+
+@bp.get("/webhooks/<uuid>")
+@access.login_required("read")
+def webhook_edit(uuid: str):
+    hook = _get(uuid)
+    kind = request.args.get("kind")
+    if kind in integrations.REGISTRY and kind != hook.kind:
+        form = from_webhook(hook)
+        switched = from_doc({}, kind)
+        switched.description, switched.parties, switched.events, switched.enabled = \
+            form.description, form.parties, form.events, form.enabled
+        return _editor(switched, hook)
+    return _editor(from_webhook(hook), hook)
+
+
+def _validate(form: EditorForm, existing: Webhook | None) -> tuple[dict | None, webhooks.WebhookInput]:
+    rt = runtime()
+    validator = webhooks.WebhookInput(rt.settings, rt.vault, set(_secret_names(db())), existing)
+    doc = to_doc(form)
+    try:
+        values = validator.parse(doc)
+    except PayloadError as exc:
+        place_errors(form, exc.errors)
+        return None, validator
+    return (None if form.errors else values), validator
+
+
+@bp.post("/webhooks/new")
+@bp.post("/webhooks/<uuid>")
+@access.login_required("write")
+def webhook_save(uuid: str | None = None):
+    session = db()
+    hook = _get(uuid) if uuid else None
+    form = from_request(request.form, request.form.get("kind", "request"))
+    values, validator = _validate(form, hook)
+    if values is None:
+        return _editor(form, hook, 400)
+    created = hook is None
+    if created:
+        hook = Webhook(uuid=webhooks.new_uuid())
+        session.add(hook)
+    webhooks.apply(hook, values)
+    session.flush()
+    access.audit("webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=audit_doc(hook))
+    session.commit()
+    if validator.new_signing_secret:
+        # Shown on this one response only; only its ciphertext is stored.
+        return _editor(from_webhook(hook), hook, 201 if created else 200, saved=True,
+                       signing_secret=validator.new_signing_secret)
+    return redirect(url_for("ui.webhook_edit", uuid=hook.uuid, saved=1))
+
+
+@bp.post("/webhooks/test")
+@access.login_required("write")
+def webhook_test():
+    """Send the form as it stands (saved or not) once, with the last matching event or a sample."""
+    uuid = request.form.get("uuid", "")
+    hook = _get(uuid) if uuid else None
+    form = from_request(request.form, request.form.get("kind", "request"))
+    values, _ = _validate(form, hook)
+    result = None
+    if values is not None:
+        probe = Webhook(uuid=hook.uuid if hook else "unsaved")
+        webhooks.apply(probe, values)
+        result = execute_once(db(), runtime(), probe)  # audited there as webhook.executed
+    if request.headers.get("X-Requested-With") == "fetch":
+        return render_template("_test_result.html", result=result, form=form), 200 if result else 400
+    return _editor(form, hook, 200 if result else 400, test_result=result, result=result)
+
+
+@bp.post("/webhooks/<uuid>/delete")
+@access.login_required("write")
+def webhook_delete(uuid: str):
+    session = db()
+    hook = _get(uuid)
+    session.delete(hook)
+    access.audit("webhook.deleted", uuid=hook.uuid, description=hook.description)
+    session.commit()
+    return redirect(url_for("ui.webhooks_list", deleted=hook.description or uuid))
