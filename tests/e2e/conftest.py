@@ -40,7 +40,7 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
 class Sink:
     """A threaded HTTP server that records every request; `behaviour(n, request)` picks (status, delay)."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.behaviour = lambda n, req: (200, 0)
@@ -55,7 +55,8 @@ class Sink:
                 if len(body) < length:  # the sender died mid-request (a killed worker): nothing arrived
                     self.close_connection = True
                     return
-                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode()}
+                req = {"path": self.path, "headers": dict(self.headers), "body": body.decode(),
+                       "client": self.client_address[0], "at": time.time()}
                 with sink.lock:
                     sink.requests.append(req)
                     n = len(sink.requests)
@@ -68,10 +69,10 @@ class Sink:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{host}:{self.server.server_address[1]}"
 
     def close(self):
         self.server.shutdown()
