@@ -9,30 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
-import shutil
 import signal
 import statistics
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import psycopg
 import pytest
-import requests
 
-from relay.ops.embedded_redis import launch
-from tests.conftest import TEST_KEYS
-from tests.e2e.conftest import BIN, ROOT, Sink, wait_for
+from tests.e2e.conftest import Sink, wait_for
+from tests.reliability.fleet import SERVICES, Front, Host, Unavailable, admin_token, relay_env, services, signed_webhook
 from tests.reliability.tools import Broker, metric_value
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-NET = "198.18.0"  # RFC 2544's range for testing network devices: no real host uses it
-SERVICES = f"{NET}.1"  # PostgreSQL, Redis and the target, on the bridge in the test's own namespace
 EVENTS = int(os.environ.get("FLEET_EVENTS", "300"))
 RATE = float(os.environ.get("FLEET_RATE", "10"))  # events per second
 LEASE = 4  # seconds: shorter than the cut, so the cut host's leases run out
@@ -41,165 +32,13 @@ RETRY = 2  # RELAY_RETRY_SCHEDULE, seconds; every tenth version's first attempt 
 LATE_LIMIT = 10.0  # seconds a due retry may start late on a shared 2-core machine
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-
-class Network:
-    """A bridge in this namespace holding SERVICES, and one namespace per host joined to it by a veth pair."""
-
-    def __init__(self):
-        self.tag = str(os.getpid() % 100000)
-        self.bridge = f"prf{self.tag}"
-        self.namespaces: list[str] = []
-        try:
-            ip("link", "add", self.bridge, "type", "bridge")
-        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-            pytest.skip(f"cannot make a network bridge here: {getattr(exc, 'stderr', '') or exc}")
-        ip("addr", "add", f"{SERVICES}/24", "dev", self.bridge)
-        ip("link", "set", self.bridge, "up")
-
-    def add(self, name: str, number: int) -> tuple[str, str]:
-        ns, outside, inside = f"prf{self.tag}-{name}", f"prh{self.tag}{number}", f"prn{self.tag}{number}"
-        try:
-            ip("netns", "add", ns)
-        except subprocess.CalledProcessError as exc:
-            pytest.skip(f"the kernel refuses network namespaces here: {exc.stderr.strip()}")
-        self.namespaces.append(ns)
-        ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-        ip("link", "set", inside, "netns", ns)
-        ip("link", "set", outside, "master", self.bridge, "up")
-        address = f"{NET}.{10 + number}"
-        ip("-n", ns, "addr", "add", f"{address}/24", "dev", inside)
-        ip("-n", ns, "link", "set", inside, "up")
-        ip("-n", ns, "link", "set", "lo", "up")
-        return ns, address
-
-    def cut(self, number: int, up: bool) -> None:
-        ip("link", "set", f"prh{self.tag}{number}", "up" if up else "down")
-
-    def close(self) -> None:
-        for ns in self.namespaces:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-
-
-class Postgres:
-    """A PostgreSQL server of the test's own listening on the bridge (the machine's listens on loopback only)."""
-
-    def __init__(self, port: int = 55432):
-        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-        if not bins:
-            pytest.skip("no PostgreSQL server binaries in /usr/lib/postgresql")
-        self.bin = bins[-1].parent
-        self.dir = Path(tempfile.mkdtemp(prefix="relay-fleet-pg-"))
-        owner = pwd.getpwnam("postgres")
-        os.chown(self.dir, owner.pw_uid, owner.pw_gid)
-        self._as_postgres("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
-        with (self.dir / "data" / "pg_hba.conf").open("a") as hba:
-            hba.write(f"host all all {NET}.0/24 trust\n")  # the hosts of the virtual network only
-        options = (f"-c listen_addresses={SERVICES} -p {port} -k {self.dir} -c max_connections=300 "
-                   "-c fsync=off -c synchronous_commit=off")
-        self._as_postgres("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-o", options, "-w",
-                          "start")
-        self.url = f"postgresql://postgres@{SERVICES}:{port}/postgres"
-
-    def _as_postgres(self, program: str, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / program), *args], check=True,
-                       capture_output=True, timeout=120)
-
-    def stop(self) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"),
-                        "-m", "immediate", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class Host:
-    """One relay process (`pact-relay web` or `worker`) as the only thing running in its namespace."""
-
-    def __init__(self, name: str, number: int, ns: str, address: str, env: dict[str, str], logs: Path):
-        self.name, self.number, self.ns, self.address = name, number, ns, address
-        self.role = "web" if name.startswith("web") else "worker"
-        self.env = {**env, "RELAY_DATA_DIR": str(logs / name)}
-        if self.role == "worker":
-            self.env |= {"RELAY_METRICS_PORT": "9100", "RELAY_METRICS_HOST": address}
-        self.log = logs / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}:{8000 if self.role == 'web' else 9100}"
-
-    def start(self) -> Host:
-        args = ["web", "--host", self.address, "--port", "8000", "--web-workers", "2"] if self.role == "web" \
-            else ["worker"]
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, BIN, *args], env=self.env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        return self
-
-    def ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-        try:
-            path = "/readyz" if self.role == "web" else "/metrics"
-            return requests.get(self.url + path, timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def metrics(self) -> str:
-        return requests.get(self.url + "/metrics", timeout=5).text
-
-    def kill(self, sig=signal.SIGKILL) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-class Front:
-    """What a load balancer does for the broker: each try goes to the next web host."""
-
-    def __init__(self, hosts: list[Host], token: str):
-        self.hosts, self.token, self.turn = hosts, token, 0
-
-    @property
-    def url(self) -> str:
-        self.turn += 1
-        return self.hosts[self.turn % len(self.hosts)].url
-
-    def admin_token(self) -> str:
-        return self.token
-
-
 @pytest.fixture
 def fleet(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    net = Network()
-    started: list = []
     try:
-        hosts = {name: net.add(name, n) for n, name in enumerate(["web1", "web2", "worker1", "worker2", "worker3"])}
-        pg = Postgres()
-        started.append(pg)
-        redis_dir = tmp_path / "redis"
-        redis_dir.mkdir()
-        from redis import Redis
-
-        redis = launch(["--port", "56379", "--bind", SERVICES, "--protected-mode", "no"], redis_dir,
-                       Redis(host=SERVICES, port=56379, socket_connect_timeout=1), timeout=20)
-        started.append(redis)
-        yield net, hosts, pg, f"redis://{SERVICES}:56379/0"
-    finally:
-        for thing in reversed(started):
-            if isinstance(thing, Postgres):
-                thing.stop()
-            else:
-                thing.terminate()
-                thing.wait(10)
-        net.close()
+        with services(tmp_path, ["web1", "web2", "worker1", "worker2", "worker3"]) as made:
+            yield made
+    except Unavailable as exc:
+        pytest.skip(str(exc))
 
 
 def paced(broker: Broker, versions: list[str], rate: float, threads: int = 6) -> threading.Thread:
@@ -227,16 +66,10 @@ def paced(broker: Broker, versions: list[str], rate: float, threads: int = 6) ->
 
 @pytest.mark.timeout(900)
 def test_two_web_and_three_worker_hosts_lose_nothing_through_kills_and_a_network_cut(fleet, tmp_path):
-    net, addresses, pg, redis_url = fleet
-    env = {**os.environ, "RELAY_DATABASE_URL": pg.url, "RELAY_REDIS_URL": redis_url,
-           "RELAY_ENCRYPTION_KEYS": TEST_KEYS[0], "RELAY_SECRET_KEY": "fleet-test-secret",
-           "RELAY_ALLOW_PRIVATE_NETWORKS": "true", "RELAY_LEASE_SECONDS": str(LEASE), "RELAY_SWEEP_INTERVAL": "1",
-           "RELAY_SWEEP_GRACE": "1", "RELAY_RETRY_SCHEDULE": " ".join([str(RETRY)] * 6), "RELAY_RATE_LIMIT": "0",
-           "RELAY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), "RELAY_DATA_DIR": str(tmp_path / "admin")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    admin = lambda *args: subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=120)  # noqa: E731
-    assert admin("db", "upgrade").returncode == 0
-    token = admin("tokens", "create", "--name", "fleet", "--role", "admin").stdout.strip()
+    net, addresses, database_url, redis_url = fleet
+    env = relay_env(tmp_path, database_url, redis_url, RELAY_LEASE_SECONDS=str(LEASE), RELAY_SWEEP_INTERVAL="1",
+                    RELAY_SWEEP_GRACE="1", RELAY_RETRY_SCHEDULE=" ".join([str(RETRY)] * 6))
+    token = admin_token(env)
     hosts = {name: Host(name, n, ns, address, env, tmp_path)
              for n, (name, (ns, address)) in enumerate(addresses.items())}
     for host in hosts.values():
@@ -258,12 +91,7 @@ def test_two_web_and_three_worker_hosts_lose_nothing_through_kills_and_a_network
     sink = Sink(host=SERVICES)
     sink.behaviour = behaviour
     front = Front([hosts["web1"], hosts["web2"]], token)
-    resp = requests.post(f"{hosts['web1'].url}/webhooks", headers={"Authorization": f"Bearer {token}"}, timeout=10,
-                         json={"description": "fleet", "events": [{"name": "contract_published"}],
-                               "request": {"method": "POST", "url": sink.url + "/hook", "sign": True,
-                                           "headers": {"Content-Type": "application/json"},
-                                           "body": {"version": "${pactbroker.consumerVersionNumber}"}}})
-    assert resp.status_code == 201, resp.text
+    signed_webhook(hosts["web1"].url, token, sink.url + "/hook")
 
     broker = Broker(front)
     versions = [f"9.0.{i}" for i in range(EVENTS)]
@@ -299,7 +127,7 @@ def test_two_web_and_three_worker_hosts_lose_nothing_through_kills_and_a_network
         sent_in = time.monotonic() - began
 
         def statuses() -> Counter:
-            with psycopg.connect(pg.url) as conn:
+            with psycopg.connect(database_url) as conn:
                 return Counter(dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")))
 
         wait_for(lambda: statuses() == Counter({"succeeded": EVENTS}), timeout=240,
@@ -309,7 +137,7 @@ def test_two_web_and_three_worker_hosts_lose_nothing_through_kills_and_a_network
             wait_for(hosts[name].ready, timeout=60, what=f"{name} back")
             lease_lost += metric_value(hosts[name].metrics(), "pact_relay_delivery_attempts_total",
                                        result="lease-lost")
-        with psycopg.connect(pg.url) as conn:
+        with psycopg.connect(database_url) as conn:
             attempts = conn.execute("SELECT d.id, a.number, a.at FROM attempts a JOIN deliveries d "
                                     "ON d.id = a.delivery_id ORDER BY d.id, a.number").fetchall()
     finally:
