@@ -31,8 +31,9 @@ VERIFICATION = {
     "verificationResultUrl": f"{BASE}/verification-results/@SEQ@", "githubVerificationStatus": "success",
 }
 # What the relay's own hot functions cost, as a share of the whole request (cumulative time).
-WATCH = ("relay/auth.py:*(authenticate)", "relay/events.py:*(receive)", "relay/pairstore.py:*(record)",
-         "relay/api/__init__.py:*(enqueue_now)", "relay/events.py:*(matching_webhooks)")
+WATCH = ("relay/security/tokens.py:*(authenticate)", "relay/intake/events.py:*(receive)",
+         "relay/pairs/store.py:*(record)", "relay/delivery/queue.py:*(enqueue_fresh)",
+         "relay/intake/events.py:*(matching_webhooks)")
 
 
 def bodies(kind: str, count: int, start: int) -> list[bytes]:

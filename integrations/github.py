@@ -161,7 +161,7 @@ class GitHubStatus(Integration):
 
     def send(self, built: CommitStatus, ctx: Context) -> Result:
         # Imported here: PyGithub adds ~17 MB to every web and worker process, most of which never send a status.
-        from github import Auth, Github, GithubException
+        from github import Auth, Github, GithubException  # noqa: PLC0415 (PyGithub is heavy: loaded only where a GitHub status is sent)
 
         ctx.check_url(built.base_url)
         options = {"base_url": built.base_url, "timeout": int(ctx.timeout[1]), "retry": None,
@@ -219,7 +219,7 @@ def installation_token(auth: GitHubAuth, options: dict[str, Any]) -> tuple[str, 
         cached = _tokens.get(key)
         if cached and cached[1] - TOKEN_REFRESH_MARGIN > datetime.now(UTC):
             return cached[0], False
-        from github import Auth, GithubIntegration
+        from github import Auth, GithubIntegration  # noqa: PLC0415 (PyGithub is heavy)
 
         try:
             app = GithubIntegration(auth=Auth.AppAuth(auth.app_id, auth.private_key), **options)

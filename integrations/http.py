@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -144,8 +144,6 @@ class HttpRequest(Integration):
 
 def sign(secret: str, message_id: str, body: str, timestamp: float | None = None) -> dict[str, str]:
     """Standard Webhooks headers for one send; the id stays the same across retries."""
-    from datetime import datetime
-
     ts = datetime.fromtimestamp(timestamp or time.time(), tz=UTC)
     signature = StandardWebhook(secret).sign(message_id, ts, body)
     return {"webhook-id": message_id, "webhook-timestamp": str(int(ts.timestamp())),

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from integrations.base import PermanentDeliveryError, split_url
+from integrations.base import PermanentDeliveryError, RetryableDeliveryError, split_url
 
 ALLOW_HINT = " (set RELAY_ALLOW_PRIVATE_NETWORKS=true to allow)"
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
@@ -99,8 +99,6 @@ class Guard:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            from integrations.base import RetryableDeliveryError
-
             raise RetryableDeliveryError(f"cannot resolve host {host}: {exc}") from None
         return sorted({info[4][0] for info in infos})
 

@@ -167,8 +167,8 @@ class Slack(Integration):
         if built.skipped:
             return Result(requests=[], response=None, note=built.skipped)
         # Imported here: slack-sdk adds ~5 MB to every web and worker process, most of which never post to Slack.
-        from slack_sdk import WebClient, WebhookClient
-        from slack_sdk.errors import SlackApiError, SlackRequestError
+        from slack_sdk import WebClient, WebhookClient  # noqa: PLC0415 (slack-sdk is heavy: loaded only where a Slack message is sent)
+        from slack_sdk.errors import SlackApiError, SlackRequestError  # noqa: PLC0415 (slack-sdk)
 
         made, timeout = built.requests(), int(ctx.timeout[1])
         try:

@@ -11,9 +11,25 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from relay.config import Settings
 from relay.errors import NotFound, PayloadError
-from relay.ops import logs
+from relay.ops import logredact, logs
 from relay.runtime import Runtime
+from relay.security import auditing, sessions
 from relay.security.ratelimit import Limiter
+from relay.web import ui
+from relay.web.api import (
+    audit,
+    badges,
+    deliveries,
+    events,
+    health,
+    metrics,
+    openapi,
+    secrets,
+    status,
+    tokens,
+    webhooks,
+)
+from relay.web.api import sessions as login
 
 log = logging.getLogger(__name__)
 
@@ -39,30 +55,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 
-    from relay.ops import logredact
-    from relay.security import auditing, sessions
-    from relay.web.api import (
-        audit,
-        badges,
-        deliveries,
-        events,
-        health,
-        metrics,
-        openapi,
-        secrets,
-        status,
-        tokens,
-        webhooks,
-    )
-    from relay.web.api import sessions as login
-
     logredact.install()
     sessions.init_app(app)
     auditing.init_app(app)
     for module in (health, metrics, openapi, events, webhooks, deliveries, secrets, badges, status, tokens, audit,
                    login):
         app.register_blueprint(module.bp)
-    from relay.web import ui
 
     ui.init_app(app)
     return app

@@ -6,6 +6,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,9 +94,6 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def upgrade(settings: Settings, engine: Engine | None = None) -> None:
     """Apply every pending migration."""
-    from alembic import command
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     engine = engine or make_engine(settings)

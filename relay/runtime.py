@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from http.cookiejar import DefaultCookiePolicy
+from typing import TypeVar
+from urllib.parse import unquote
 
 from redis import Redis
 from redis import exceptions as redis_errors
@@ -17,6 +19,8 @@ from relay.config import ConfigError, Settings
 from relay.db import make_engine, make_sessionmaker
 from relay.security.secrets import Vault
 
+T = TypeVar("T")
+
 
 class Runtime:
     """Built once per process; every attribute is created on first use, never at import."""
@@ -24,6 +28,16 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings.with_generated_keys()
         self._local = threading.local()
+        self._caches: dict[type, object] = {}
+        self._caches_lock = threading.Lock()
+
+    def cache(self, kind: type[T]) -> T:
+        """This runtime's one instance of a cache class, made on first use: a cache lives as long as the app or
+        worker that made the runtime, never in a module global."""
+        with self._caches_lock:
+            if kind not in self._caches:
+                self._caches[kind] = kind()
+            return self._caches[kind]
 
     @cached_property
     def engine(self):
@@ -88,8 +102,6 @@ class _SentinelConnection(SentinelManagedConnection):
 
 
 def _sentinel_parts(url: str) -> tuple[list[tuple[str, int]], str, int, str | None, str | None]:
-    from urllib.parse import unquote
-
     usage = ("RELAY_REDIS_URL: a Sentinel URL looks like redis+sentinel://[:password@]host:26379[,host2:26379]"
              "/<primary name>[/<db>]")
     rest = url[len(SENTINEL_SCHEME):].split("?", 1)[0]

@@ -229,15 +229,10 @@ def api(client, tokens):
 @pytest.fixture
 def drain(runtime):
     """Run a real RQ worker in burst mode until the queue is empty; returns nothing."""
-    from rq import SimpleWorker
-    from rq.serializers import JSONSerializer
-
-    from workers import context
+    from workers.worker import RelayWorker
 
     def run() -> None:
-        context.set_runtime(runtime)
-        SimpleWorker([runtime.settings.queue_name], connection=runtime.redis,
-                     serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
+        RelayWorker(runtime).work(burst=True, logging_level="WARNING")
 
     return run
 

@@ -16,7 +16,7 @@ from relay.delivery import queue, retry
 from relay.delivery.attempt import Outcome, attempt
 from relay.models import Attempt, Delivery, Event, Webhook, utcnow
 from relay.runtime import Runtime
-from workers.context import current_runtime
+from workers.worker import job_runtime
 
 log = logging.getLogger(__name__)
 OWNER_PREFIX = f"{socket.gethostname()}:{os.getpid()}"
@@ -25,7 +25,7 @@ ACTIVE = ("pending", "retrying")
 
 def deliver(delivery_id: str) -> str:
     """RQ entry point; takes an id, never an object, so a job survives any restart."""
-    return run_delivery(current_runtime(), delivery_id)
+    return run_delivery(job_runtime(), delivery_id)
 
 
 def _claim(session, runtime: Runtime, delivery_id: str) -> str | None:

@@ -6,9 +6,6 @@ import logging
 import threading
 from datetime import timedelta
 
-from rq.intermediate_queue import IntermediateQueue
-from rq.job import Job, JobStatus
-from rq.serializers import JSONSerializer
 from sqlalchemy import delete, or_, select
 
 from relay.delivery import queue
@@ -17,7 +14,6 @@ from relay.models import Delivery, IdempotencyKey, utcnow
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
-WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 BATCH = 1000
 LOCK = "pact-relay:sweeper"
 
@@ -36,28 +32,11 @@ def sweep(runtime: Runtime) -> int:
         ).all()
     if not due:
         return 0
-    jobs = Job.fetch_many([queue.job_id(i, n) for i, n in due], connection=runtime.redis,
-                          serializer=JSONSerializer)
-    intermediate = queue.queue(runtime.redis, settings.queue_name).intermediate_queue
-    stranded = _stranded(intermediate)
-    lost = [(i, n) for (i, n), job in zip(due, jobs, strict=True)
-            if job is None or job.id in stranded or job.get_status(refresh=False) not in WAITING]
+    lost = queue.not_waiting(runtime.redis, settings.queue_name, due)
     if lost:
-        for job_id in stranded.intersection(queue.job_id(i, n) for i, n in lost):
-            intermediate.remove(job_id)  # or RQ's own clean-up would later fail the job we put back
-            runtime.redis.delete(intermediate.get_first_seen_key(job_id))
         queue.enqueue(runtime.redis, settings.queue_name, lost, settings.lease_seconds)
         log.info("sweeper re-enqueued %d due deliveries", len(lost))
     return len(lost)
-
-
-def _stranded(intermediate: IntermediateQueue) -> set[str]:
-    """Jobs a worker took off the queue but never started: it died in between, and RQ still calls them queued.
-
-    A live worker starts a job microseconds after taking it, so a job still there on a later pass is stranded;
-    RQ's own clean-up would notice only after a minute and its next maintenance run (ten minutes by default).
-    """
-    return {job_id for job_id in intermediate.get_job_ids() if not intermediate.set_first_seen(job_id)}
 
 
 def prune(runtime: Runtime) -> None:

@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import logging
 
-from rq import SimpleWorker
+from rq import SimpleWorker, get_current_job
 from rq.serializers import JSONSerializer
 
-from relay.ops import logredact
 from relay.runtime import Runtime
-from workers import context, sweeper
+from workers import sweeper
+
+
+class RelayWorker(SimpleWorker):
+    """An RQ worker that hands its Runtime to each job it runs, so no job reaches for a process global."""
+
+    def __init__(self, runtime: Runtime):
+        super().__init__([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
+        self.runtime = runtime
+
+    def perform_job(self, job, queue) -> bool:
+        job.runtime = self.runtime
+        return super().perform_job(job, queue)
+
+
+def job_runtime() -> Runtime:
+    """The Runtime of the worker running the current job."""
+    return get_current_job().runtime
 
 
 def run(runtime: Runtime, burst: bool = False) -> None:
     # SimpleWorker runs jobs in-process: no fork per delivery; every send is bounded by its own timeouts.
-    logredact.install()
-    context.set_runtime(runtime)
-    worker = SimpleWorker([runtime.settings.queue_name], connection=runtime.redis, serializer=JSONSerializer)
+    worker = RelayWorker(runtime)
     stop = sweeper.start(runtime)
     try:
         # RQ's own job lines repeat the relay's one line per attempt; keep only its warnings unless debugging.

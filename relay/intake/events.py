@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -151,11 +152,10 @@ class SubscriptionCache:
         return subscriptions
 
 
-_subscriptions = SubscriptionCache()
-
-
-def matching_webhooks(session: Session, variables: dict[str, str]) -> list[Subscription]:
-    return [w for w in _subscriptions.get(session) if matches(w, variables)]
+def matching_webhooks(session: Session, variables: dict[str, str],
+                      subscriptions: SubscriptionCache | None = None) -> list[Subscription]:
+    """The webhooks `variables` trigger; without the runtime's cache they are read from the table."""
+    return [w for w in (subscriptions or SubscriptionCache()).get(session) if matches(w, variables)]
 
 
 _EVENTS, _DELIVERIES, _KEYS = Event.__table__, Delivery.__table__, IdempotencyKey.__table__
@@ -169,7 +169,8 @@ _INSERT_EVENT, _INSERT_DELIVERIES, _INSERT_KEY = insert(_EVENTS), insert(_DELIVE
 
 
 def receive(session: Session, body: bytes, idempotency_key: str | None = None,
-            now: datetime | None = None, on_store: Iterable = ()) -> Intake:
+            now: datetime | None = None, on_store: Iterable = (),
+            subscriptions: SubscriptionCache | None = None) -> Intake:
     """Store one event and a delivery per matching webhook; a repeat within 24 h returns the first event."""
     variables = parse(body)
     now = now or utcnow()
@@ -187,7 +188,7 @@ def receive(session: Session, body: bytes, idempotency_key: str | None = None,
                                             "provider": event.provider, "variables": variables, "received_at": now})
             deliveries = [{"id": new_id(), "webhook_uuid": w.uuid, "event_id": event.id, "status": "pending",
                            "attempts_made": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
-                          for w in matching_webhooks(session, variables)]
+                          for w in matching_webhooks(session, variables, subscriptions)]
             if deliveries:
                 session.execute(_INSERT_DELIVERIES, deliveries)
             if key:
@@ -219,7 +220,6 @@ def sample_variables(webhook: Webhook) -> dict[str, str]:
     consumer = webhook.consumer_name or "Example Consumer"
     provider = webhook.provider_name or "Example Provider"
     base = "https://broker.example.com/pacts/provider/{p}/consumer/{c}/pact-version/0000000000000000000000000000000000000000"
-    from urllib.parse import quote
 
     url = base.format(p=quote(provider), c=quote(consumer))
     return {

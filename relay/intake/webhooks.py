@@ -297,3 +297,11 @@ def listing(hooks: list[Webhook], base_url: str) -> dict[str, Any]:
 def apply(webhook: Webhook, values: Mapping[str, Any]) -> None:
     for key, value in values.items():
         setattr(webhook, key, value)
+
+
+def audit_json(hook: Webhook) -> dict:
+    """The webhook as the API shows it (secret fields masked), without links and timestamps."""
+    doc = to_json(hook, "")
+    for key in ("_links", "createdAt", "updatedAt"):
+        doc.pop(key, None)
+    return doc

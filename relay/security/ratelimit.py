@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from redis import Redis
 
+from relay import metrics
+
 log = logging.getLogger(__name__)
 KEY = "pact-relay:rate:{key}:{window}"
 # After a Redis error, stop asking it for this long: a broker's requests must not each wait for a dead Redis.
@@ -56,6 +58,4 @@ class Limiter:
 
 
 def _failed_open() -> None:
-    from relay import metrics
-
     metrics.instruments().limiter_failed_open.inc()

@@ -11,6 +11,7 @@ from flask import current_app, g, jsonify, request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from relay import metrics
 from relay.db import read_only
 from relay.models import Token, utcnow
 
@@ -88,8 +89,6 @@ def deny(status: int, message: str, scheme: str = "Bearer"):
 
 
 def _too_many(wait: float, message: str):
-    from relay import metrics
-
     metrics.instruments().rate_limited.inc()
     response = deny(429, f"{message}; slow down and retry after the given seconds")
     response.headers["Retry-After"] = str(int(wait))

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import click
+from redis.exceptions import ConnectionError as RedisDown
+from sqlalchemy.exc import ArgumentError, OperationalError
 
+from relay.config import ConfigError
 from relay.ops.cli import access, broker, processes, vault
+from relay.ops.cli.common import Fail
 
 
 class Commands(click.Group):
     """Turns what a command cannot reach (database, Redis, the data directory) into one line, not a traceback."""
 
     def invoke(self, ctx: click.Context):
-        from redis.exceptions import ConnectionError as RedisDown
-        from sqlalchemy.exc import ArgumentError, OperationalError
-
-        from relay.config import ConfigError
-        from relay.ops.cli.common import Fail
-
         try:
             return super().invoke(ctx)
         except OperationalError as exc:

@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 
 import click
 
+from relay.models import Token, User, utcnow
 from relay.ops.cli.common import Fail, migrated_runtime, print_rows, record, when
+from relay.security import audit as log
+from relay.security import users as people
+from relay.security.tokens import create_token, revoke_token
 
 
 def issue_token(name: str, role: str, expires_at: datetime | None = None) -> str:
     """Create a token and audit it; returns its value, which is shown once and stored only as a hash."""
-    from relay.security.tokens import create_token
-
     with migrated_runtime().sessions.begin() as session:
         token, value = create_token(session, name, role, expires_at)
         session.flush()
@@ -43,8 +45,6 @@ def tokens_create(name: str, role: str, expires: datetime | None) -> None:
 @tokens.command("list")
 def tokens_list() -> None:
     """List tokens: id, name, role, created, expires, last used, revoked; never their values."""
-    from relay.models import Token
-
     print_rows(Token.id, {"ID": lambda t: str(t.id), "NAME": lambda t: t.name, "ROLE": lambda t: t.role,
                           "CREATED": lambda t: when(t.created_at), "EXPIRES": lambda t: when(t.expires_at),
                           "LAST USED": lambda t: when(t.last_used_at), "REVOKED": lambda t: when(t.revoked_at)})
@@ -54,9 +54,6 @@ def tokens_list() -> None:
 @click.argument("token_id", type=int)
 def tokens_revoke(token_id: int) -> None:
     """Revoke a token by its id (see `tokens list`); it stops working at once."""
-    from relay.models import Token
-    from relay.security.tokens import revoke_token
-
     runtime = migrated_runtime()
     with runtime.sessions.begin() as session:
         token = session.get(Token, token_id) if 0 < token_id < 2**31 else None
@@ -78,8 +75,6 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin instead of prompting.")
 def users_create(email: str, role: str, password_stdin: bool) -> None:
     """Create a user; the password is asked twice (never an argument, so it stays out of shell history)."""
-    from relay.security import users as people
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -98,9 +93,6 @@ def users_create(email: str, role: str, password_stdin: bool) -> None:
 @click.argument("email")
 def users_disable(email: str) -> None:
     """Stop a user signing in and end their sessions (the row stays for the audit log)."""
-    from relay.models import utcnow
-    from relay.security import users as people
-
     runtime = migrated_runtime()
     with runtime.sessions.begin() as session:
         user = people.find_user(session, email)
@@ -115,8 +107,6 @@ def users_disable(email: str) -> None:
 @users.command("list")
 def users_list() -> None:
     """List users: e-mail, role, created, last sign-in."""
-    from relay.models import User
-
     print_rows(User.email, {"EMAIL": lambda u: u.email, "ROLE": lambda u: u.role,
                             "CREATED": lambda u: when(u.created_at), "LAST SIGN-IN": lambda u: when(u.last_login_at),
                             "DISABLED": lambda u: when(u.disabled_at)})
@@ -130,8 +120,6 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check the hash chain; names the first broken entry and exits 1 if there is one."""
-    from relay.security import audit as log
-
     runtime = migrated_runtime()
     with runtime.sessions() as session:
         verdict = log.verify(session)

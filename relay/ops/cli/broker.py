@@ -6,10 +6,16 @@ import json
 import os
 
 import click
+import requests
 
 from relay.broker.webhook import broker_webhook_json
+from relay.intake import declarative
+from relay.intake.presets import list_presets
 from relay.ops.cli.access import issue_token
 from relay.ops.cli.common import Fail, load_settings, migrated_runtime, record
+from relay.pairs import badgeurls
+from relay.pairs.state import PairKey
+from relay.pairs.store import storable
 
 
 @click.group()
@@ -28,10 +34,6 @@ def badges() -> None:
 def badges_url(consumer: str, provider: str, tag: str | None, provider_tag: str | None, untagged: bool,
                label: str | None, initials: bool) -> None:
     """Print a badge's URL under RELAY_PUBLIC_URL, signed when RELAY_PRIVATE_BADGES is on."""
-    from relay.pairs import badgeurls
-    from relay.pairs.state import PairKey
-    from relay.pairs.store import storable
-
     if provider_tag and not tag:
         raise Fail("--provider-tag needs --tag (a matrix badge names both tags)")
     if untagged and tag:
@@ -57,8 +59,6 @@ def badges_url(consumer: str, provider: str, tag: str | None, provider_tag: str 
 @click.option("--prune", is_flag=True, help="Also destroy webhooks and secrets the file does not declare.")
 def apply(path, dry_run: bool, prune: bool) -> None:
     """Make the relay's webhooks, secrets and tokens match a file; prints the plan first."""
-    from relay.intake import declarative
-
     runtime = migrated_runtime()
     try:
         doc = declarative.load(path.read())
@@ -97,7 +97,6 @@ def broker_webhook(relay_url: str, token: str | None, broker_url: str | None, br
     if not broker_url:
         click.echo(json.dumps(doc, indent=2))
         return
-    import requests
 
     headers = {"Content-Type": "application/json", "Accept": "application/hal+json"}
     if broker_token:
@@ -120,8 +119,6 @@ def webhooks() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def webhooks_presets(as_json: bool) -> None:
     """List the ready-made `request` webhooks; create one with POST /webhooks {"preset": NAME, ...params}."""
-    from relay.intake.presets import list_presets
-
     items = list_presets()
     if as_json:
         click.echo(json.dumps(items, indent=2))

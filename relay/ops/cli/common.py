@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import click
+from sqlalchemy import select
 
+from relay import db as database
 from relay.config import Settings
+from relay.ops import logredact, logs
+from relay.runtime import Runtime
+from relay.security import audit as log
+from relay.security.audit import Actor
 
 
 class Fail(click.ClickException):
@@ -22,31 +29,21 @@ def load_settings() -> Settings:
 
 
 def load_runtime():
-    from relay.runtime import Runtime
-
     return Runtime(load_settings())
 
 
 def migrated_runtime():
-    from relay import db as database
-
     made = load_runtime()
     database.upgrade(made.settings, made.engine)
     return made
 
 
 def configure_logging(settings: Settings) -> None:
-    from relay.ops import logredact, logs
-
     logredact.install()
     logs.configure(settings)
 
 
 def _cli_actor():
-    import pwd
-
-    from relay.security.audit import Actor
-
     try:
         name = pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
@@ -56,16 +53,12 @@ def _cli_actor():
 
 def record(session, type: str, **payload) -> None:
     """Append an audit entry for the running command, with the local user as actor."""
-    from relay.security import audit as log
-
     command = click.get_current_context().command_path
     log.append(session, type, _cli_actor(), payload, log.Origin(method="CLI", path=command))
 
 
 def print_rows(order_by, columns: dict[str, Callable[[Any], str]]) -> None:
     """Print every row of the model `order_by` belongs to, in that order, as a table of these columns."""
-    from sqlalchemy import select
-
     with migrated_runtime().sessions() as session:
         rows = list(session.scalars(select(order_by.class_).order_by(order_by)))
         click.echo(table(list(columns), [[cell(row) for cell in columns.values()] for row in rows]))

@@ -7,7 +7,12 @@ import sys
 
 import click
 
+from relay import db as database
+from relay.ops import fleet, metrics
+from relay.ops import serve as supervisor
 from relay.ops.cli.common import Fail, configure_logging, load_runtime, load_settings
+from relay.ops.serve import check_port, gunicorn_argv
+from workers import worker as rq_worker
 
 
 @click.command()
@@ -18,8 +23,6 @@ from relay.ops.cli.common import Fail, configure_logging, load_runtime, load_set
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int, web_workers: int, threads: int) -> None:
     """Run everything: migrations, web, workers, sweeper, and Redis when RELAY_REDIS_URL is unset."""
-    from relay.ops import serve as supervisor
-
     settings = load_settings()
     configure_logging(settings)
     try:
@@ -35,8 +38,6 @@ def serve(host: str, port: int, workers: int, web_workers: int, threads: int) ->
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 def web(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run the web process only (gunicorn)."""
-    from relay.ops.serve import check_port, gunicorn_argv
-
     runtime = load_runtime()  # a bad setting is one line here, not a traceback from each gunicorn process
     try:
         check_port(host, port)
@@ -51,13 +52,9 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run one RQ worker with the scheduler and the sweeper."""
-    from workers import worker as rq_worker
-
     runtime = load_runtime()
     configure_logging(runtime.settings)
     if runtime.settings.metrics_port:  # first: a taken port is the one line, before this host joins anything
-        from relay import metrics
-
         metrics.expose(runtime.settings)
     join_fleet(runtime)
     rq_worker.run(runtime, burst=burst)
@@ -65,8 +62,6 @@ def worker(burst: bool) -> None:
 
 def join_fleet(runtime) -> None:
     """A web or worker process alone needs the fleet's Redis, database and keys; else one line, nothing started."""
-    from relay.ops import fleet
-
     if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
         raise Fail("RELAY_REDIS_URL is not set and no embedded Redis is running in "
                    f"{runtime.settings.data_dir}: set RELAY_REDIS_URL, or use `pact-relay serve`")
@@ -81,7 +76,5 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    from relay import db as database
-
     database.upgrade(load_settings())
     click.echo("database is up to date")

@@ -6,7 +6,12 @@ import sys
 
 import click
 
+from relay.errors import PayloadError
+from relay.models import Secret
 from relay.ops.cli.common import Fail, load_settings, migrated_runtime, print_rows, record, when
+from relay.security import keys as keyring
+from relay.security import secrets as vaulted
+from relay.security.keys import generate
 
 
 @click.group()
@@ -17,16 +22,12 @@ def keys() -> None:
 @keys.command("generate")
 def keys_generate() -> None:
     """Print a new Fernet key; put it first in RELAY_ENCRYPTION_KEYS, then run `keys rotate`."""
-    from relay.security.keys import generate
-
     click.echo(generate())
 
 
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt every secret, sealed webhook field and signing secret under the first key; all or nothing."""
-    from relay.security import keys as keyring
-
     settings = load_settings()
     if not settings.encryption_keys and not (settings.data_dir / "encryption.key").exists():
         raise Fail("RELAY_ENCRYPTION_KEYS is not set: set it to the new key followed by the old ones, "
@@ -53,9 +54,6 @@ def secrets() -> None:
 @click.option("--description", help="What the secret is for.")
 def secrets_set(name: str, description: str | None) -> None:
     """Store a secret read from stdin (typed without echo on a terminal, or piped)."""
-    from relay.errors import PayloadError
-    from relay.security import secrets as vaulted
-
     if sys.stdin.isatty():
         value = click.prompt(f"value of {name}", hide_input=True, prompt_suffix=": ", err=True)
     else:
@@ -76,8 +74,6 @@ def secrets_set(name: str, description: str | None) -> None:
 @secrets.command("list")
 def secrets_list() -> None:
     """List secret names and descriptions (never values)."""
-    from relay.models import Secret
-
     print_rows(Secret.name, {"NAME": lambda s: s.name, "UPDATED": lambda s: when(s.updated_at),
                              "DESCRIPTION": lambda s: s.description.replace("\n", " ")[:80]})
 
@@ -86,8 +82,6 @@ def secrets_list() -> None:
 @click.argument("name")
 def secrets_delete(name: str) -> None:
     """Delete a secret."""
-    from relay.models import Secret
-
     runtime = migrated_runtime()
     with runtime.sessions.begin() as session:
         secret = session.get(Secret, name)

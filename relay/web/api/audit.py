@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 from relay.errors import PayloadError
 from relay.security import audit
 from relay.security.tokens import require
-from relay.web.api import base_url, db, limit_arg
+from relay.web.requests import base_url, db, limit_arg
 
 bp = Blueprint("audit", __name__)
 FILTERS = ("type", "actor", "since", "until")

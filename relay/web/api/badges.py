@@ -10,7 +10,7 @@ from werkzeug.routing import BaseConverter
 from relay.db import read_connection
 from relay.pairs import badges, badgeurls, store
 from relay.pairs.state import status
-from relay.web.api import runtime
+from relay.web.requests import runtime
 
 bp = Blueprint("badges", __name__)
 SVG = "image/svg+xml"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from relay.delivery import deliveries
+from relay.delivery import deliveries, queue
 from relay.errors import PayloadError
 from relay.security.auditing import record
 from relay.security.tokens import require
-from relay.web.api import base_url, db, enqueue_now, limit_arg
+from relay.web.requests import base_url, db, limit_arg, runtime
 
 bp = Blueprint("deliveries", __name__)
 
@@ -37,5 +37,5 @@ def replay(delivery_id: str):
     record(session, "delivery.replayed", delivery=copy.id, replayOf=delivery_id, webhook=copy.webhook_uuid,
            event=copy.event_id)
     session.commit()
-    enqueue_now([copy.id])
+    queue.enqueue_fresh(runtime(), [copy.id])
     return jsonify(deliveries.to_json(copy, base_url())), 202

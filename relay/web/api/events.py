@@ -12,7 +12,7 @@ from relay.errors import PayloadError
 from relay.intake import events
 from relay.pairs import store
 from relay.security.tokens import require
-from relay.web.api import body_bytes, db, enqueue_after_response
+from relay.web.requests import body_bytes, db, enqueue_after_response, runtime
 
 bp = Blueprint("events", __name__)
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ def receive():
         _rejected("invalid")
         raise PayloadError.one("Idempotency-Key", "must be 1 to 255 characters")
     try:
-        intake = events.receive(db(), body_bytes(), key, on_store=[store.record])
+        intake = events.receive(db(), body_bytes(), key, on_store=[store.record],
+                                subscriptions=runtime().cache(events.SubscriptionCache))
     except PayloadError as exc:
         _rejected("invalid", sorted(exc.errors))
         raise

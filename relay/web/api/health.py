@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from relay.web.api import runtime
+from relay.web.requests import runtime
 
 bp = Blueprint("health", __name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from relay import metrics
+from relay.ops import metrics
 from relay.security.tokens import require
-from relay.web.api import runtime
+from relay.web.requests import runtime
 
 bp = Blueprint("metrics", __name__)
 

@@ -10,7 +10,7 @@ from relay.models import Secret
 from relay.security import secrets
 from relay.security.auditing import record
 from relay.security.tokens import require
-from relay.web.api import db, json_body, runtime
+from relay.web.requests import db, json_body, runtime
 
 bp = Blueprint("secrets", __name__)
 

@@ -8,7 +8,7 @@ from relay.errors import PayloadError
 from relay.security import sessions
 from relay.security.sessions import LoginRefused, login_required
 from relay.security.tokens import deny
-from relay.web.api import json_body
+from relay.web.requests import json_body
 
 bp = Blueprint("sessions", __name__)
 

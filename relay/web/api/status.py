@@ -10,7 +10,7 @@ from relay.errors import PayloadError
 from relay.pairs import badgeurls, store
 from relay.pairs.state import UNTAGGED, PairState, combine, new_state, status
 from relay.security.tokens import require
-from relay.web.api import db, limit_arg, runtime
+from relay.web.requests import db, limit_arg, runtime
 
 bp = Blueprint("status", __name__)
 

@@ -11,7 +11,7 @@ from relay.errors import NotFound, PayloadError
 from relay.models import Token, utcnow
 from relay.security.auditing import record
 from relay.security.tokens import ROLES, create_token, require, revoke_token, token_to_json
-from relay.web.api import db, json_body
+from relay.web.requests import db, json_body
 
 bp = Blueprint("tokens", __name__)
 MAX_DAYS = 3650

@@ -6,15 +6,13 @@ from flask import Blueprint, jsonify
 from sqlalchemy import select
 from werkzeug.routing import BaseConverter
 
-from relay.delivery import deliveries
-from relay.delivery.attempt import attempt
+from relay.delivery import deliveries, testsend
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
-from relay.intake.events import matches, sample_variables
-from relay.models import Event, Secret, Webhook
+from relay.models import Secret, Webhook
 from relay.security.auditing import record
 from relay.security.tokens import require
-from relay.web.api import base_url, db, json_body, limit_arg, runtime
+from relay.web.requests import base_url, db, json_body, limit_arg, runtime
 
 bp = Blueprint("webhooks", __name__)
 
@@ -44,14 +42,6 @@ def _validated(doc, existing: Webhook | None) -> tuple[dict, str | None]:
     form = webhooks.WebhookInput(rt.settings, rt.vault, names, existing)
     values = form.parse(doc)
     return values, form.new_signing_secret
-
-
-def _audit_doc(hook: Webhook) -> dict:
-    """The webhook as the API shows it (secret fields masked), without links and timestamps."""
-    doc = webhooks.to_json(hook, "")
-    for key in ("_links", "createdAt", "updatedAt"):
-        doc.pop(key, None)
-    return doc
 
 
 def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
@@ -100,7 +90,7 @@ def create():
     session = db()
     session.add(hook)
     session.flush()
-    record(session, "webhook.created", uuid=hook.uuid, webhook=_audit_doc(hook))
+    record(session, "webhook.created", uuid=hook.uuid, webhook=webhooks.audit_json(hook))
     session.commit()
     return _respond(hook, 201, signing_secret)
 
@@ -125,7 +115,8 @@ def upsert(uuid: str):
         session.add(hook)
     webhooks.apply(hook, values)
     session.flush()
-    record(session, "webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=_audit_doc(hook))
+    record(session, "webhook.created" if created else "webhook.updated", uuid=hook.uuid,
+           webhook=webhooks.audit_json(hook))
     session.commit()
     return _respond(hook, 201 if created else 200, signing_secret)
 
@@ -144,39 +135,7 @@ def destroy(uuid: str):
 @bp.post("/webhooks/<webhook:uuid>/execute")
 @require("write")
 def execute(uuid: str):
-    return jsonify(execute_once(db(), runtime(), _get(uuid)))
-
-
-def execute_once(session, rt, hook: Webhook) -> dict:
-    """Send once now with the last matching event (or a sample) and say what happened; stores nothing."""
-    recent = session.scalars(select(Event).order_by(Event.received_at.desc()).limit(500))
-    event = next((e for e in recent if matches(hook, e.variables)), None)
-    variables = event.variables if event else sample_variables(hook)
-    outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
-    event_id = event.id if event else None
-    params = dict(uuid=hook.uuid, event=event_id, success=outcome.ok, error=outcome.error,
-                  status=outcome.response["status"] if outcome.response else None)
-    session.rollback()  # end the read transaction; the audit entry gets its own
-    record(session, "webhook.executed", **params)
-    session.commit()
-    return {"request": outcome.request, "response": outcome.response, "success": outcome.ok,
-            "error": outcome.error, "notes": outcome.notes, "duration_ms": outcome.duration_ms,
-            "event": event_id, "logs": _log_lines(outcome)}
-
-
-def _log_lines(outcome) -> str:
-    lines = []
-    if outcome.request:
-        lines.append(f"{outcome.request['method']} {outcome.request['url']}")
-        lines += [f"{k}: {v}" for k, v in outcome.request["headers"].items()]
-        if outcome.request.get("body"):
-            lines.append(outcome.request["body"])
-    if outcome.response:
-        lines.append(f"HTTP {outcome.response['status']}")
-    if outcome.error:
-        lines.append(f"error: {outcome.error}")
-    lines += outcome.notes
-    return "\n".join(lines)
+    return jsonify(testsend.execute_once(db(), runtime(), _get(uuid)))
 
 
 @bp.get("/webhooks/<webhook:uuid>/deliveries")

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+from flask import Flask, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from relay.errors import NotFound
+from relay.models import utcnow
+from relay.security.auditing import record
 from relay.web.ui import access
-
-bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static",
-               static_url_path="/static")
+from relay.web.ui.blueprint import bp
+from relay.web.ui.views import about, auth, dashboard, deliveries, secrets, settings, webhooks  # noqa: F401 (adds routes)
 
 
 def init_app(app: Flask) -> None:
-    from relay.web.ui.views import about, auth, dashboard, deliveries, secrets, settings, webhooks  # noqa: F401
-
     # Globals rather than a context processor, so that imported macros see them too.
     app.jinja_env.globals.update(viewer=access.viewer, csrf_token=access.csrf_token, ago=ago)
     app.register_blueprint(bp)
@@ -50,7 +49,6 @@ def when(value: datetime | None) -> str:
 def ago(value: datetime | None) -> str:
     if value is None:
         return "never"
-    from relay.models import utcnow
 
     seconds = int((utcnow() - value).total_seconds())
     for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
@@ -72,8 +70,6 @@ def _http_error(exc: HTTPException):
 
 def _denied_page(response):
     """The security decorator answers 401/403 in JSON; pages get HTML, with the same audit entry."""
-    from relay.security.auditing import record
-
     reason = str((response.get_json(silent=True) or {}).get("error", ""))
     session = current_app.extensions["relay.session"]()
     session.rollback()

@@ -9,8 +9,9 @@ from flask import render_template
 
 from relay.broker.webhook import broker_webhook_json
 from relay.security.tokens import create_token
-from relay.web.api import db, runtime
-from relay.web.ui import access, bp
+from relay.web.requests import db, runtime
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 
 TOKEN_PLACEHOLDER = "<an intake token>"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
 
-from relay.web.ui import access, bp
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 
 
 def _safe_next(target: str | None) -> str:

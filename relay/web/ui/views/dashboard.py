@@ -9,9 +9,10 @@ from sqlalchemy.orm import contains_eager, lazyload
 from relay.errors import NotFound
 from relay.models import Delivery, Event
 from relay.pairs.state import UNTAGGED, status
-from relay.web.api import db
 from relay.web.api.status import badge_link
-from relay.web.ui import access, bp
+from relay.web.requests import db
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 from relay.web.ui.network import COLOURS, layout
 from relay.web.ui.paging import keyset
 from relay.web.ui.pairs import pair_rows, pairs

@@ -6,10 +6,11 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, lazyload
 
-from relay.delivery import deliveries
+from relay.delivery import deliveries, queue
 from relay.models import Delivery, Event, Webhook
-from relay.web.api import db, enqueue_now
-from relay.web.ui import access, bp
+from relay.web.requests import db, runtime
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 from relay.web.ui.paging import keyset
 
 PAGE_SIZE = 50
@@ -62,5 +63,5 @@ def delivery_replay(delivery_id: str):
     access.audit("delivery.replayed", delivery=copy.id, replayOf=delivery_id, webhook=copy.webhook_uuid,
                  event=copy.event_id)
     session.commit()
-    enqueue_now([copy.id])
+    queue.enqueue_fresh(runtime(), [copy.id])
     return redirect(url_for("ui.delivery_show", delivery_id=copy.id, replayed=delivery_id))

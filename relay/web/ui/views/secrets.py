@@ -9,8 +9,9 @@ from relay.errors import PayloadError
 from relay.models import Secret, Webhook
 from relay.security import secrets as vaulted
 from relay.templating import references
-from relay.web.api import db, runtime
-from relay.web.ui import access, bp
+from relay.web.requests import db, runtime
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 
 
 def _used_by(session) -> dict[str, list[Webhook]]:

@@ -13,8 +13,9 @@ from relay.errors import NotFound
 from relay.models import AuditEntry, Token, User, utcnow
 from relay.security import users as people
 from relay.security.tokens import ROLES, create_token, revoke_token
-from relay.web.api import db, runtime
-from relay.web.ui import access, bp
+from relay.web.requests import db, runtime
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 
 USER_ROLES = ("admin", "write", "read")
 AUDIT_PAGE = 50

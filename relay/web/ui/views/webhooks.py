@@ -6,14 +6,14 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 import integrations
+from relay.delivery import testsend
 from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
 from relay.models import Delivery, Secret, Webhook
 from relay.templating import VARIABLES
-from relay.web.api import db, runtime
-from relay.web.api.webhooks import _audit_doc as audit_doc
-from relay.web.api.webhooks import execute_once
-from relay.web.ui import access, bp
+from relay.web.requests import db, runtime
+from relay.web.ui import access
+from relay.web.ui.blueprint import bp
 from relay.web.ui.webhook_form import (
     EditorForm,
     event_choices,
@@ -155,7 +155,7 @@ def webhook_save(uuid: str | None = None):
         session.add(hook)
     webhooks.apply(hook, values)
     session.flush()
-    access.audit("webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=audit_doc(hook))
+    access.audit("webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=webhooks.audit_json(hook))
     session.commit()
     if validator.new_signing_secret:
         # Shown on this one response only; only its ciphertext is stored.
@@ -176,7 +176,7 @@ def webhook_test():
     if values is not None:
         probe = Webhook(uuid=hook.uuid if hook else "unsaved")
         webhooks.apply(probe, values)
-        result = execute_once(db(), runtime(), probe)  # audited there as webhook.executed
+        result = testsend.execute_once(db(), runtime(), probe)  # audited there as webhook.executed
     if request.headers.get("X-Requested-With") == "fetch":
         return render_template("_test_result.html", result=result, form=form), 200 if result else 400
     return _editor(form, hook, 200 if result else 400, test_result=result, result=result)

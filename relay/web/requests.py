@@ -1,0 +1,84 @@
+"""Request helpers shared by the API and the UI: the runtime, the database session, bodies, paging."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from flask import Response, current_app, request
+from werkzeug.wsgi import LimitedStream
+
+from relay import jsonlimits
+from relay.delivery import queue
+from relay.errors import PayloadError
+from relay.runtime import Runtime
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["relay"]
+
+
+def db():
+    return current_app.extensions["relay.session"]()
+
+
+def base_url() -> str:
+    return request.host_url.rstrip("/")
+
+
+def body_bytes() -> bytes:
+    """The whole body. Werkzeug cuts a chunked body at the size limit without a word: make that a 413."""
+    data = request.get_data()
+    stream = request.stream
+    if request.content_length is None and isinstance(stream, LimitedStream) and stream.is_exhausted:
+        stream.read(1)  # raises RequestEntityTooLarge when more was sent
+    return data
+
+
+def json_body() -> Any:
+    if not request.is_json:
+        raise PayloadError.one("body", "send JSON with Content-Type: application/json", status=415)
+    try:
+        data = jsonlimits.loads(body_bytes())
+    except jsonlimits.TooDeep as exc:
+        raise PayloadError.one("body", str(exc)) from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        data = None
+    if data is None:
+        raise PayloadError.one("body", "is not valid JSON")
+    problem = nul_problem(data)
+    if problem:
+        raise PayloadError.one("body", problem)
+    return data
+
+
+def nul_problem(value: Any) -> str | None:
+    """A NUL character anywhere in the document (PostgreSQL cannot store one); jsonlimits bounds the depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return "must not contain NUL characters"
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def limit_arg(default: int = 50, maximum: int = 500) -> int:
+    raw = request.args.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise PayloadError.one("limit", f"must be a whole number from 1 to {maximum}")
+    return int(raw)
+
+
+def enqueue_after_response(response: Response, delivery_ids: list[str]) -> Response:
+    """Queue the deliveries once the response has gone out: the sender waits for durability, not for Redis.
+
+    Creating the RQ jobs costs about 0.15 ms each, 150 ms for an event that fans out to 1,000 webhooks.
+    Should this process die between the response and the enqueue, the sweeper queues them when due."""
+    if delivery_ids:
+        response.call_on_close(functools.partial(queue.enqueue_fresh, runtime(), delivery_ids))
+    return response
