@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import statistics
-import threading
 import time
 from collections import Counter, defaultdict
 
@@ -39,29 +38,6 @@ def fleet(tmp_path):
             yield made
     except Unavailable as exc:
         pytest.skip(str(exc))
-
-
-def paced(broker: Broker, versions: list[str], rate: float, threads: int = 6) -> threading.Thread:
-    """Send event i at start + i / rate (the broker retries each on errors), in the background."""
-    start = time.monotonic()
-
-    def send(chunk: list[tuple[int, str]]) -> None:
-        for i, version in chunk:
-            time.sleep(max(0.0, start + i / rate - time.monotonic()))
-            broker.send(version, give_up_after=180)
-
-    indexed = list(enumerate(versions))
-    senders = [threading.Thread(target=send, args=(indexed[k::threads],)) for k in range(threads)]
-
-    def run() -> None:
-        for s in senders:
-            s.start()
-        for s in senders:
-            s.join()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.mark.timeout(900)
@@ -96,7 +72,7 @@ def test_two_web_and_three_worker_hosts_lose_nothing_through_kills_and_a_network
     broker = Broker(front)
     versions = [f"9.0.{i}" for i in range(EVENTS)]
     began, began_at = time.monotonic(), time.time()
-    sending = paced(broker, versions, RATE)
+    sending = broker.send_many(versions, threads=6, rate=RATE)
     faults: dict[str, float] = {}
     lease_lost = 0.0
     try:
