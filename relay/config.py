@@ -61,6 +61,8 @@ class Settings:
     # A worker's own Prometheus endpoint (RELAY_METRICS_PORT; unset: none, the web process serves /metrics).
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    # How often every worker proves to the database and Redis that it is alive (relay.ops.fleet).
+    fleet_heartbeat: float = 15.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -98,6 +100,7 @@ class Settings:
             trusted_proxies=_count(env, "RELAY_TRUSTED_PROXIES"),
             metrics_port=_port(env, "RELAY_METRICS_PORT"),
             metrics_host=(env.get("RELAY_METRICS_HOST") or "127.0.0.1").strip(),
+            fleet_heartbeat=_number(env, "RELAY_FLEET_HEARTBEAT", 15.0),
         )
         values.update(overrides)
         _check_database_url(values["database_url"])

@@ -255,3 +255,6 @@ class FleetRow(Base):
     key_check: Mapped[str] = mapped_column(Text)
     generated_keys: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Refreshed by every running worker (relay.ops.fleet.keep): a host that finds the Redis empty while this is
+    # recent waits for those hosts to claim it again, and is refused if they use another Redis.
+    heartbeat_at: Mapped[datetime | None]

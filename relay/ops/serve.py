@@ -162,7 +162,7 @@ def _join_fleet(settings: Settings, redis_url: str, redis_proc: subprocess.Popen
     """The fleet checks (relay.ops.fleet) before any child starts; a refusal stops the embedded Redis too."""
     runtime = Runtime(replace(settings, redis_url=redis_url))
     try:
-        fleet.check(runtime)
+        fleet.check(runtime, owned_redis=redis_proc is not None)
     except Exception:
         _stop_all([], redis_proc)
         raise

@@ -17,6 +17,7 @@ def upgrade() -> None:
         sa.Column("key_check", sa.Text(), nullable=False),
         sa.Column("generated_keys", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
 

@@ -56,16 +56,21 @@ def worker(burst: bool) -> None:
     configure_logging(runtime.settings)
     if runtime.settings.metrics_port:  # first: a taken port is the one line, before this host joins anything
         metrics.expose(runtime.settings)
-    join_fleet(runtime)
-    rq_worker.run(runtime, burst=burst)
+    fleet_id = join_fleet(runtime)
+    beating = None if burst else fleet.keep(runtime, fleet_id)  # a burst worker is gone before its first beat
+    try:
+        rq_worker.run(runtime, burst=burst)
+    finally:
+        if beating is not None:
+            beating.set()
 
 
-def join_fleet(runtime) -> None:
+def join_fleet(runtime) -> str:
     """A web or worker process alone needs the fleet's Redis, database and keys; else one line, nothing started."""
     if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
         raise Fail("RELAY_REDIS_URL is not set and no embedded Redis is running in "
                    f"{runtime.settings.data_dir}: set RELAY_REDIS_URL, or use `pact-relay serve`")
-    fleet.check(runtime)
+    return fleet.check(runtime)
 
 
 @click.group()

@@ -131,3 +131,33 @@ def test_a_separate_web_without_redis_is_refused(host):
     env = {k: v for k, v in host.items() if k != "RELAY_REDIS_URL"}
     line = one_line(start(env, "web"))
     assert line.startswith("Error: RELAY_REDIS_URL is not set and no embedded Redis is running in ")
+
+
+def test_a_host_on_an_empty_redis_while_the_fleet_runs_elsewhere_is_refused(host, redis_server, worker_number):
+    assert start(host).exit_code == 0  # the fleet's workers ran a moment ago (the database's heartbeat)
+    other = f"{redis_server}/{(worker_number + 7) % 15 + 1}"  # an empty Redis of its own
+    Redis.from_url(other).flushdb()
+    line = one_line(start({**host, "RELAY_REDIS_URL": other, "RELAY_FLEET_HEARTBEAT": "0.5"}))
+    assert line == ("Error: RELAY_REDIS_URL: the fleet's other hosts, running on this database, use another Redis "
+                    "(this one stays empty); point every host at the same Redis")
+    assert Redis.from_url(other).get(fleet.redis_key("deliveries")) is None
+
+
+def test_an_emptied_redis_is_claimed_again_by_the_running_hosts_and_a_new_host_joins(host, runtime):
+    from dataclasses import replace
+
+    from relay.runtime import Runtime
+
+    assert start(host).exit_code == 0
+    shared = Redis.from_url(host["RELAY_REDIS_URL"])
+    fleet_id = shared.get(fleet.redis_key("deliveries"))
+    shared.flushdb()  # Redis restarted without persistence
+    worker = Runtime(replace(runtime.settings, fleet_heartbeat=0.3))
+    running = fleet.keep(worker, fleet_id.decode())  # a worker of the fleet, still running
+    try:
+        result = start({**host, "RELAY_FLEET_HEARTBEAT": "0.5"})  # waits for that worker to claim the Redis again
+    finally:
+        running.set()
+        worker.engine.dispose()
+    assert result.exit_code == 0, result.output
+    assert shared.get(fleet.redis_key("deliveries")) == fleet_id
