@@ -106,8 +106,15 @@ def test_two_web_and_three_worker_hosts_lose_nothing_through_kills_and_a_network
             with psycopg.connect(database_url) as conn:
                 return Counter(dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")))
 
-        wait_for(lambda: statuses() == Counter({"succeeded": EVENTS}), timeout=240,
-                 what=lambda: f"every row final: {statuses()}")
+        def stuck() -> str:  # retries are RQ scheduled jobs today: who holds RQ's scheduler lock, for how long
+            from redis import Redis
+
+            client = Redis.from_url(redis_url)
+            key = "rq:scheduler-lock:deliveries"
+            return (f"every row final: {statuses()}; RQ scheduler lock {client.get(key)} (ttl {client.ttl(key)} s), "
+                    f"scheduled jobs {client.zcard('rq:scheduled:deliveries')}")
+
+        wait_for(lambda: statuses() == Counter({"succeeded": EVENTS}), timeout=240, what=stuck)
         done_in = time.monotonic() - began
         for name in ("worker1", "worker2", "worker3"):
             wait_for(hosts[name].ready, timeout=60, what=f"{name} back")
