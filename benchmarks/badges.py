@@ -53,7 +53,7 @@ def start(target: str, env: dict[str, str], workers: int, threads: int) -> tuple
 
     port = free_port()
     argv = gunicorn_argv("127.0.0.1", port, workers, threads)
-    argv[argv.index("app:app")] = target
+    argv[argv.index("app:create_app()")] = target
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -195,7 +195,7 @@ def main() -> None:
             rows.append(("bare Flask, constant SVG", load(port, "/badge", {}, 200, args.seconds, args.clients)))
         finally:
             stop(proc)
-        proc, port = start("app:app", env, args.web_workers, args.threads)
+        proc, port = start("app:create_app()", env, args.web_workers, args.threads)
         try:
             feed(port, token)
             path = "/pacts/provider/Animal%20Profile%20Service/consumer/Matching%20Service/latest/badge.svg"

@@ -248,7 +248,7 @@ def bare_gunicorn_argv(port: int, redis_url: str, web_workers: int, threads: int
     from relay.ops.serve import gunicorn_argv
 
     argv = gunicorn_argv("127.0.0.1", port, web_workers, threads)
-    argv[argv.index("app:app")] = f"benchmarks.bare:create_app({redis_url!r})"
+    argv[argv.index("app:create_app()")] = f"benchmarks.bare:create_app({redis_url!r})"
     return argv
 
 

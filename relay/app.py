@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app.teardown_appcontext(_close_session)
     _error_handlers(app)
 
-    logredact.install()
+    logredact.install(runtime.known_secrets)
     sessions.init_app(app)
     auditing.init_app(app)
     for module in (health, metrics, openapi, events, webhooks, deliveries, secrets, badges, status, tokens, audit,

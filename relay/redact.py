@@ -110,12 +110,10 @@ class KnownSecrets:
         return value
 
 
-_KNOWN = KnownSecrets()
+# Where a database session carries its runtime's KnownSecrets (Session.info), for the audit log's masking.
+SESSION_KEY = "relay.known_secrets"
 
 
-def known_secrets() -> KnownSecrets:
-    return _KNOWN
-
-
-def remember(value: str | None) -> None:
-    _KNOWN.add(value)
+def session_known_secrets(info: dict) -> KnownSecrets:
+    """The KnownSecrets of the runtime that made a session; an empty one (shapes only) for any other session."""
+    return info.get(SESSION_KEY) or KnownSecrets()

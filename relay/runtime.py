@@ -17,6 +17,7 @@ from redis.sentinel import Sentinel, SentinelManagedConnection
 from integrations.netguard import Guard, Policy
 from relay.config import ConfigError, Settings
 from relay.db import make_engine, make_sessionmaker
+from relay.redact import SESSION_KEY, KnownSecrets
 from relay.security.secrets import Vault
 
 T = TypeVar("T")
@@ -28,6 +29,8 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings.with_generated_keys()
         self._local = threading.local()
+        # The secret values this runtime's vault handled: the log filter and the audit log mask them.
+        self.known_secrets = KnownSecrets()
         self._caches: dict[type, object] = {}
         self._caches_lock = threading.Lock()
 
@@ -45,11 +48,11 @@ class Runtime:
 
     @cached_property
     def sessions(self):
-        return make_sessionmaker(self.engine)
+        return make_sessionmaker(self.engine, info={SESSION_KEY: self.known_secrets})
 
     @cached_property
     def vault(self) -> Vault:
-        return Vault(self.settings.encryption_keys)
+        return Vault(self.settings.encryption_keys, self.known_secrets)
 
     @cached_property
     def redis(self) -> Redis:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import traceback
 
-from relay.redact import known_secrets
+from relay.redact import KnownSecrets
 
 _INSTALLED = "_relay_redacting"
 
 
-def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+def redact_record(record: logging.LogRecord, known: KnownSecrets) -> logging.LogRecord:
     """Format the message (and traceback) now and mask known secret values and credential shapes in it."""
-    known = known_secrets()
     try:
         message = record.getMessage()
     except Exception:  # a malformed call: keep what can be shown, never fail the caller
@@ -26,15 +25,18 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
-def install() -> None:
+def install(known: KnownSecrets) -> None:
     """Wrap the log record factory once per process, so handlers added later (pytest's, gunicorn's) see
-    only masked records."""
+    only masked records; it masks the values of `known`, the runtime's set (logging itself is per process:
+    installing again only points the one wrapper at the newer runtime's set)."""
     factory = logging.getLogRecordFactory()
     if getattr(factory, _INSTALLED, False):
+        factory.known = known
         return
 
     def redacting_factory(*args, **kwargs):
-        return redact_record(factory(*args, **kwargs))
+        return redact_record(factory(*args, **kwargs), redacting_factory.known)
 
+    redacting_factory.known = known
     setattr(redacting_factory, _INSTALLED, True)
     logging.setLogRecordFactory(redacting_factory)

@@ -65,7 +65,7 @@ def check_port(host: str, port: int) -> None:
 
 
 def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"{host}:{port}", "--workers", str(workers),
+    return [sys.executable, "-m", "gunicorn", "app:create_app()", "--bind", f"{host}:{port}", "--workers", str(workers),
             "--threads", str(threads), "--worker-class", "relay.ops.webserver.DeadlineWorker",
             "--logger-class", "relay.ops.logs.GunicornLogger", "--access-logfile", "-",
             "--graceful-timeout", "10", "--timeout", "60", "--no-control-socket"]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay.models import AuditEntry, AuditHead, new_id, utcnow
-from relay.redact import known_secrets
+from relay.redact import session_known_secrets
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -78,7 +78,8 @@ def append(session: Session, type: str, actor: Actor, payload: dict[str, Any], o
            now: datetime | None = None) -> AuditEntry:
     """Add one entry inside the caller's transaction; it is chained when that transaction commits."""
     head = _lock_head(session)
-    text = known_secrets().text(json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str))
+    known = session_known_secrets(session.info)
+    text = known.text(json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str))
     entry = AuditEntry(seq=head.seq + 1, uuid=new_id(), timestamp=(now or utcnow()), type=type,
                        actor_type=actor.type, actor_name=actor.name[:254], method=origin.method,
                        path=_clip(origin.path), source=_clip(origin.source), user_agent=_clip(origin.user_agent),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from relay.errors import NotFound, PayloadError
 from relay.models import Secret, utcnow
-from relay.redact import remember
+from relay.redact import KnownSecrets
 
 SEALED_PREFIX = "enc:"
 MASK = "**********"
@@ -22,11 +22,12 @@ class DecryptionError(Exception):
 
 
 class Vault:
-    def __init__(self, keys: tuple[str, ...]):
+    def __init__(self, keys: tuple[str, ...], known: KnownSecrets | None = None):
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self.known = known if known is not None else KnownSecrets()
 
     def encrypt(self, plaintext: str) -> str:
-        remember(plaintext)
+        self.known.add(plaintext)
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str) -> str:
@@ -35,7 +36,7 @@ class Vault:
         except InvalidToken:
             raise DecryptionError("a stored secret cannot be decrypted with RELAY_ENCRYPTION_KEYS "
                             "(was the key that encrypted it removed?)") from None
-        remember(plaintext)
+        self.known.add(plaintext)
         return plaintext
 
     def rotate(self, token: str) -> str:

@@ -83,3 +83,16 @@ def test_the_documented_examples_are_valid():
         assert REGISTRY[kind].validate(example[kind]) == {}, kind
         kinds.add(kind)
     assert kinds == {*TYPED, "preset"}
+
+
+@pytest.mark.parametrize("name", TYPED)
+def test_openapi_describes_the_declared_fields(name):
+    from relay.web.api.openapi import spec
+
+    schemas = spec()["components"]["schemas"]
+    described = schemas[schemas["WebhookInput"]["properties"][name]["$ref"].rsplit("/", 1)[1]]
+    fields = REGISTRY[name].fields
+    assert set(described["properties"]) == set(fields)
+    assert set(described.get("required", [])) == {n for n, f in fields.items() if f.required}
+    assert {n for n, s in described["properties"].items() if s.get("writeOnly")} == {n for n, f in fields.items()
+                                                                                    if f.secret}

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from relay import db as database
 from relay.config import Settings
 from relay.ops import logredact, logs
+from relay.redact import KnownSecrets
 from relay.runtime import Runtime
 from relay.security import audit as log
 from relay.security.audit import Actor
@@ -38,8 +39,9 @@ def migrated_runtime():
     return made
 
 
-def configure_logging(settings: Settings) -> None:
-    logredact.install()
+def configure_logging(settings: Settings, known: KnownSecrets | None = None) -> None:
+    """JSON logs with secrets masked: the values `known` holds (the runtime's), and credential shapes always."""
+    logredact.install(known if known is not None else KnownSecrets())
     logs.configure(settings)
 
 

@@ -53,7 +53,7 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
 def worker(burst: bool) -> None:
     """Run one RQ worker with the scheduler and the sweeper."""
     runtime = load_runtime()
-    configure_logging(runtime.settings)
+    configure_logging(runtime.settings, runtime.known_secrets)
     if runtime.settings.metrics_port:  # first: a taken port is the one line, before this host joins anything
         metrics.expose(runtime.settings)
     fleet_id = join_fleet(runtime)

@@ -5,14 +5,15 @@ import logging
 from urllib.parse import quote_plus
 
 from relay.ops import logredact
-from relay.redact import KnownSecrets, Redactor, remember
+from relay.redact import KnownSecrets, Redactor
 from relay.security.secrets import Vault
 from tests.conftest import TEST_KEYS
 
 
 def test_values_the_vault_handled_are_masked_in_every_logger(caplog):
-    logredact.install()
-    vault = Vault(TEST_KEYS)
+    known = KnownSecrets()
+    logredact.install(known)
+    vault = Vault(TEST_KEYS, known)
     stored = vault.encrypt("vault-handled value/1")
     caplog.set_level(logging.DEBUG)
     logging.getLogger("urllib3.connectionpool").debug('"GET /x?k=%s HTTP/1.1" 200',
@@ -22,8 +23,9 @@ def test_values_the_vault_handled_are_masked_in_every_logger(caplog):
 
 
 def test_tracebacks_and_credential_shapes_are_masked(caplog):
-    logredact.install()
-    remember("traceback-secret-9")
+    known = KnownSecrets()
+    logredact.install(known)
+    known.add("traceback-secret-9")
     caplog.set_level(logging.INFO)
     try:
         raise RuntimeError("failed with traceback-secret-9")
@@ -37,9 +39,9 @@ def test_tracebacks_and_credential_shapes_are_masked(caplog):
 
 
 def test_install_is_idempotent_and_malformed_calls_do_not_raise(caplog):
-    logredact.install()
+    logredact.install(KnownSecrets())
     factory = logging.getLogRecordFactory()
-    logredact.install()
+    logredact.install(KnownSecrets())
     assert logging.getLogRecordFactory() is factory
     caplog.set_level(logging.INFO)
     logging.getLogger("relay.test").info("%s and %s", "only one")
