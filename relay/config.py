@@ -79,6 +79,13 @@ class Settings:
     broker_token: str | None = field(default=None, repr=False)
     broker_username: str | None = None
     broker_password: str | None = field(default=None, repr=False)
+    # True when RELAY_ENCRYPTION_KEYS was unset and the key came from the data directory (embedded default).
+    generated_encryption_keys: bool = False
+    # A worker's own Prometheus endpoint (RELAY_METRICS_PORT; unset: none, the web process serves /metrics).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # How often every worker proves to the database and Redis that it is alive (relay.ops.fleet).
+    fleet_heartbeat: float = 15.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -122,6 +129,9 @@ class Settings:
             broker_token=env.get("RELAY_BROKER_TOKEN") or None,
             broker_username=env.get("RELAY_BROKER_USERNAME") or None,
             broker_password=env.get("RELAY_BROKER_PASSWORD") or None,
+            metrics_port=_port(env, "RELAY_METRICS_PORT"),
+            metrics_host=(env.get("RELAY_METRICS_HOST") or "127.0.0.1").strip(),
+            fleet_heartbeat=_number(env, "RELAY_FLEET_HEARTBEAT", 15.0),
         )
         values.update(overrides)
         _check_database_url(values["database_url"])
@@ -148,7 +158,8 @@ class Settings:
             except (ValueError, TypeError):
                 raise ConfigError("RELAY_ENCRYPTION_KEYS: each key must be a url-safe base64 32-byte Fernet key "
                                   "(make one with `pact-relay keys generate`)") from None
-        return _replace(self, secret_key=secret_key, encryption_keys=keys)
+        return _replace(self, secret_key=secret_key, encryption_keys=keys,
+                        generated_encryption_keys=self.generated_encryption_keys or not self.encryption_keys)
 
     @property
     def is_sqlite(self) -> bool:
@@ -224,6 +235,15 @@ def _failures(raw: str | None) -> int:
     raw = (raw or "5").strip()
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
         raise ConfigError(f"RELAY_BREAKER_FAILURES: {raw[:40]!r} must be a whole number from 1 to 1000")
+    return int(raw)
+
+
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"{name}: {raw!r} must be a port number from 1 to 65535")
     return int(raw)
 
 

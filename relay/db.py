@@ -10,10 +10,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from relay.config import Settings, private_dir
+from relay.config import ConfigError, Settings, private_dir
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "relay_read_only"
@@ -32,7 +32,20 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    url, connect_args = _driver_options(make_url(url))
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
+
+
+def _driver_options(url: URL) -> tuple[URL, dict]:
+    """`?prepare_threshold=none` turns off psycopg's server-side prepared statements, which pgbouncer before 1.21
+    cannot keep for its client in transaction pooling (docs/SCALING.md); a number sets after how many runs."""
+    raw = url.query.get("prepare_threshold")
+    if raw is None:
+        return url, {}
+    if not isinstance(raw, str) or not (raw.lower() == "none" or raw.isdigit()):
+        raise ConfigError("RELAY_DATABASE_URL: prepare_threshold must be none or a whole number")
+    return url.difference_update_query(["prepare_threshold"]), {
+        "prepare_threshold": None if raw.lower() == "none" else int(raw)}
 
 
 def private_file(path: Path) -> None:

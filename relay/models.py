@@ -1,4 +1,4 @@
-"""Database tables: tokens, users, secrets, webhooks, events, deliveries, attempts, audit log, pair states."""
+"""Database tables: tokens, users, secrets, webhooks, events, deliveries, attempts, audit log, pair states, fleet."""
 
 from __future__ import annotations
 
@@ -267,3 +267,20 @@ class PairStateRow(Base):
     last_event_name: Mapped[str] = mapped_column(String(100), default="")
     # The pair's newest delivery (main row only), so the dashboard never scans the deliveries table.
     last_delivery_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class FleetRow(Base):
+    """The one row that makes every host of a relay prove it shares this database and its keys (relay.ops.fleet)."""
+
+    __tablename__ = "fleet"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fleet_id: Mapped[str] = mapped_column(String(36), default=new_id)
+    # A known text encrypted with the keys of the host that wrote it: a host whose keys cannot read it
+    # cannot read the fleet's secrets either.
+    key_check: Mapped[str] = mapped_column(Text)
+    generated_keys: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Refreshed by every running worker (relay.ops.fleet.keep): a host that finds the Redis empty while this is
+    # recent waits for those hosts to claim it again, and is refused if they use another Redis.
+    heartbeat_at: Mapped[datetime | None]

@@ -6,11 +6,16 @@ import threading
 from functools import cached_property
 from http.cookiejar import DefaultCookiePolicy
 from typing import TypeVar
+from urllib.parse import unquote
 
 from redis import Redis
+from redis import exceptions as redis_errors
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from integrations.netguard import Guard, Policy
-from relay.config import Settings
+from relay.config import ConfigError, Settings
 from relay.db import make_engine, make_sessionmaker
 from relay.redact import SESSION_KEY, KnownSecrets
 from relay.security.secrets import Vault
@@ -53,7 +58,7 @@ class Runtime:
     @cached_property
     def redis(self) -> Redis:
         url = self.settings.redis_url or embedded_redis_url(self.settings)
-        return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+        return redis_client(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
     @cached_property
     def guard(self) -> Guard:
@@ -71,6 +76,52 @@ class Runtime:
             session = self._local.http = self.guard.session()
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         return session
+
+
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+def redis_client(url: str, **options) -> Redis:
+    """A client for RELAY_REDIS_URL: `redis://`, `rediss://`, `unix://`, or
+    `redis+sentinel://[[user]:password@]host:26379[,host2:26379...]/<primary name>[/<db>]`: the primary the
+    Sentinels name, found again after a failover (commands in flight are retried while it moves)."""
+    if not url.startswith(SENTINEL_SCHEME):
+        return Redis.from_url(url, **options)
+    sentinels, name, db, username, password = _sentinel_parts(url)
+    connect = {k: v for k, v in options.items() if k in ("socket_connect_timeout", "socket_timeout")}
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 12,
+                  supported_errors=(redis_errors.ConnectionError, redis_errors.TimeoutError))
+    return Sentinel(sentinels, sentinel_kwargs=connect, **connect).master_for(
+        name, db=db, username=username, password=password, retry=retry, connection_class=_SentinelConnection,
+        **{k: v for k, v in options.items() if k not in connect}, **connect)
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """redis-py's Sentinel connection keeps a connection whose read was interrupted (a worker's BLPOP stopped by
+    SIGTERM) open in the pool, its reply still due, so the next command on it waited for that reply: the worker
+    hung on its way out. It is closed instead, as a plain connection is."""
+
+    def read_response(self, *args, disconnect_on_error: bool = True, **kwargs):
+        return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
+def _sentinel_parts(url: str) -> tuple[list[tuple[str, int]], str, int, str | None, str | None]:
+    usage = ("RELAY_REDIS_URL: a Sentinel URL looks like redis+sentinel://[:password@]host:26379[,host2:26379]"
+             "/<primary name>[/<db>]")
+    rest = url[len(SENTINEL_SCHEME):].split("?", 1)[0]
+    netloc, _, path = rest.partition("/")
+    credentials, _, hosts = netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    sentinels = []
+    for entry in filter(None, hosts.split(",")):
+        host, _, port = entry.rpartition(":") if entry.rsplit(":", 1)[-1].isdigit() else (entry, "", "26379")
+        if not host:
+            raise ConfigError(usage)
+        sentinels.append((host.strip("[]"), int(port)))
+    name, _, db = path.strip("/").partition("/")
+    if not sentinels or not name or (db and not db.isdigit()):
+        raise ConfigError(usage)
+    return sentinels, name, int(db or 0), unquote(username) or None, unquote(password) or None
 
 
 def embedded_redis_url(settings: Settings) -> str:

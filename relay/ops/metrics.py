@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
+from relay.config import ConfigError, Settings
 from relay.delivery import queue
 from relay.metrics import PREFIX, instruments
 from relay.models import Delivery, Event, TargetState, Webhook, utcnow
@@ -90,14 +91,30 @@ class StateCollector:
 
 def render(runtime: Runtime) -> bytes:
     """The Prometheus text exposition of every process's counters plus the scrape-time state."""
-    registry = CollectorRegistry(auto_describe=False)
-    metrics_dir = runtime.settings.metrics_dir
-    if metrics_dir is not None and metrics_dir.is_dir():
-        MultiProcessCollector(registry, path=str(metrics_dir))
-    else:
-        registry.register(_Local())
+    registry = counters(runtime.settings)
     registry.register(StateCollector(runtime))
     return generate_latest(registry)
+
+
+def counters(settings: Settings) -> CollectorRegistry:
+    """Every process's counters sharing PROMETHEUS_MULTIPROC_DIR, or this process's alone."""
+    registry = CollectorRegistry(auto_describe=False)
+    if settings.metrics_dir is not None and settings.metrics_dir.is_dir():
+        MultiProcessCollector(registry, path=str(settings.metrics_dir))
+    else:
+        registry.register(_Local())
+    return registry
+
+
+def expose(settings: Settings) -> None:
+    """A worker's own scrape endpoint (RELAY_METRICS_PORT): its counters only. The scrape-time state (deliveries,
+    queue depth) stays on the web's /metrics: one fleet, one copy."""
+    try:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=counters(settings))
+    except OSError as exc:
+        raise ConfigError(f"RELAY_METRICS_PORT: cannot listen on {settings.metrics_host}:{settings.metrics_port}: "
+                          f"{exc.strerror or exc}") from None
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
 
 
 class _Local:

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 
 from relay import db
 from relay.config import Settings
-from relay.ops import embedded_redis
-from relay.runtime import embedded_redis_url
+from relay.ops import embedded_redis, fleet
+from relay.runtime import Runtime, embedded_redis_url, redis_client
 
 log = logging.getLogger("pact-relay")
 PR_SET_PDEATHSIG = 1
@@ -77,9 +77,11 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
     settings = settings.with_generated_keys()
     env = dict(os.environ)
     env["RELAY_SECRET_KEY"] = settings.secret_key
-    env["RELAY_ENCRYPTION_KEYS"] = ",".join(settings.encryption_keys)
+    if not settings.generated_encryption_keys:  # generated: children read the same key file, and know it
+        env["RELAY_ENCRYPTION_KEYS"] = ",".join(settings.encryption_keys)
     env["RELAY_DATA_DIR"] = str(settings.data_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(settings))
+    env.pop("RELAY_METRICS_PORT", None)  # the web's /metrics already shows every child's counters
     redis_proc = None
     if settings.redis_url:
         _check_redis(settings.redis_url)  # else every worker would fail and be restarted, forever
@@ -89,6 +91,7 @@ def run(settings: Settings, host: str, port: int, workers: int, web_workers: int
         log.info("embedded Redis on %s (pid %d)", env["RELAY_REDIS_URL"], redis_proc.pid)
     db.upgrade(settings)
     log.info("database ready: %s", _safe_url(settings.database_url))
+    _join_fleet(settings, env["RELAY_REDIS_URL"] if redis_proc else settings.redis_url, redis_proc)
 
     children = [Child("web", gunicorn_argv(host, port, web_workers, threads))]
     children += [Child(f"worker-{i + 1}", [sys.executable, "-m", "relay.ops.cli", "worker"]) for i in range(workers)]
@@ -171,8 +174,21 @@ def _stop_all(procs: list[subprocess.Popen], redis_proc: subprocess.Popen | None
     log.info("stopped")
 
 
+def _join_fleet(settings: Settings, redis_url: str, redis_proc: subprocess.Popen | None) -> None:
+    """The fleet checks (relay.ops.fleet) before any child starts; a refusal stops the embedded Redis too."""
+    runtime = Runtime(replace(settings, redis_url=redis_url))
+    try:
+        fleet.check(runtime, owned_redis=redis_proc is not None)
+    except Exception:
+        _stop_all([], redis_proc)
+        raise
+    finally:
+        runtime.engine.dispose()
+        runtime.redis.close()
+
+
 def _check_redis(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    client = redis_client(url, socket_connect_timeout=3)
     try:
         client.ping()
     except redis.exceptions.RedisError as exc:

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay.models import Secret, Webhook
+from relay.models import FleetRow, Secret, Webhook
 from relay.security.secrets import SEALED_PREFIX, DecryptionError, Vault, is_sealed
 
 
@@ -51,6 +51,8 @@ def rotate(session: Session, vault: Vault) -> Rotation:
             done.signing_secrets += 1
         if counter[0] or hook.signing_secret:
             done.webhooks += 1
+    for row in session.scalars(select(FleetRow).with_for_update()):
+        row.key_check = _rotated(vault, row.key_check, "the fleet's key check")
     session.flush()
     return done
 

@@ -44,7 +44,7 @@ class Sink:
     It counts requests in flight (overall and per path) and keeps the most seen at once: `most[""]`, `most[path]`.
     """
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.now: dict[str, int] = {}
@@ -62,7 +62,7 @@ class Sink:
                     self.close_connection = True
                     return
                 req = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body.decode(),
-                       "at": time.time()}
+                       "client": self.client_address[0], "at": time.time()}
                 with sink.lock:
                     sink.requests.append(req)
                     n = len(sink.requests)
@@ -87,10 +87,10 @@ class Sink:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{host}:{self.server.server_address[1]}"
 
     def close(self):
         self.server.shutdown()

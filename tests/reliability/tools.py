@@ -186,12 +186,19 @@ class Broker:
                 return resp.status_code
             time.sleep(0.2)
 
-    def send_many(self, versions: list[str], threads: int = 4) -> threading.Thread:
-        """Send in the background; join() the returned thread."""
+    def send_many(self, versions: list[str], threads: int = 4, rate: float | None = None) -> threading.Thread:
+        """Send in the background (version i not before start + i / rate when a rate is given); join() the thread."""
+        start = time.monotonic()
+
+        def send(chunk: list[tuple[int, str]]) -> None:
+            for i, version in chunk:
+                if rate:
+                    time.sleep(max(0.0, start + i / rate - time.monotonic()))
+                self.send(version)
 
         def run():
-            chunks = [versions[i::threads] for i in range(threads)]
-            workers = [threading.Thread(target=lambda c=c: [self.send(v) for v in c]) for c in chunks]
+            indexed = list(enumerate(versions))
+            workers = [threading.Thread(target=send, args=(indexed[i::threads],)) for i in range(threads)]
             for w in workers:
                 w.start()
             for w in workers:

@@ -8,6 +8,7 @@ import sys
 import click
 
 from relay import db as database
+from relay.ops import fleet, metrics
 from relay.ops import serve as supervisor
 from relay.ops.cli.common import Fail, configure_logging, load_runtime, load_settings
 from relay.ops.serve import check_port, gunicorn_argv
@@ -37,11 +38,12 @@ def serve(host: str, port: int, workers: int, web_workers: int, threads: int) ->
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 def web(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run the web process only (gunicorn)."""
-    load_runtime()  # a bad setting is one line here, not a traceback from each gunicorn process
+    runtime = load_runtime()  # a bad setting is one line here, not a traceback from each gunicorn process
     try:
         check_port(host, port)
     except RuntimeError as exc:
         raise Fail(str(exc)) from None
+    join_fleet(runtime)
     argv = gunicorn_argv(host, port, web_workers, threads)
     os.execv(argv[0], argv)
 
@@ -52,10 +54,23 @@ def worker(burst: bool) -> None:
     """Run one RQ worker: its dispatcher keeps many sends in flight; its sweeper queues due work."""
     runtime = load_runtime()
     configure_logging(runtime.settings, runtime.known_secrets)
+    if runtime.settings.metrics_port:  # first: a taken port is the one line, before this host joins anything
+        metrics.expose(runtime.settings)
+    fleet_id = join_fleet(runtime)
+    beating = None if burst else fleet.keep(runtime, fleet_id)  # a burst worker is gone before its first beat
+    try:
+        rq_worker.run(runtime, burst=burst)
+    finally:
+        if beating is not None:
+            beating.set()
+
+
+def join_fleet(runtime) -> str:
+    """A web or worker process alone needs the fleet's Redis, database and keys; else one line, nothing started."""
     if not runtime.settings.redis_url and not (runtime.settings.data_dir / "redis.sock").exists():
         raise Fail("RELAY_REDIS_URL is not set and no embedded Redis is running in "
                    f"{runtime.settings.data_dir}: set RELAY_REDIS_URL, or use `pact-relay serve`")
-    rq_worker.run(runtime, burst=burst)
+    return fleet.check(runtime)
 
 
 @click.group()
