@@ -68,12 +68,12 @@ def test_a_pasted_pem_key_keeps_its_lines_and_signs_in(browser, runtime, httpser
                         content_type="application/json")
 
     httpserver.expect_request("/app/installations/77/access_tokens", method="POST").respond_with_handler(grant)
-    httpserver.expect_request("/repos/acme/app/statuses/1.0.0", method="POST").respond_with_json({"id": 1},
+    httpserver.expect_request("/repos/acme/app/statuses/0123abc", method="POST").respond_with_json({"id": 1},
                                                                                                status=201)
     browser.get("/ui/webhooks/new?kind=github")
     form = {"kind": "github", "description": "status", "consumer_by": "any", "provider_by": "any",
             "events": ["provider_verification_succeeded"], "enabled": "on", "cfg.repository": "acme/app",
-            "cfg.app_id": "4242", "cfg.private_key": "${user.AppKey}", "cfg.installation_id": "77",
+            "cfg.app_id": "4242", "cfg.private_key": "${user.AppKey}", "cfg.installation_id": "77", "cfg.sha": "0123abc",
             "cfg.base_url": httpserver.url_for("/").rstrip("/"), "test_event": "sample:provider_verification_succeeded"}
     html = browser.post("/ui/webhooks/test", form).text
     assert signed == ["4242"], html[html.find("test-result"):][:2000]
