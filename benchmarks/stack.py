@@ -189,6 +189,9 @@ class Relay:
             "RELAY_DATA_DIR": str(self.data_dir), "RELAY_DATABASE_URL": self.database_url,
             "RELAY_REDIS_URL": self.redis_url, "RELAY_SECRET_KEY": "bench-secret-key",
             "RELAY_ENCRYPTION_KEYS": ENCRYPTION_KEY, "RELAY_ALLOW_PRIVATE_NETWORKS": "true",
+            # The run empties Redis between measurements; a short heartbeat lets the next workers see the
+            # previous ones are gone instead of refusing an emptied fleet Redis (relay/ops/fleet.py).
+            "RELAY_FLEET_HEARTBEAT": "0.5",
             **self.extra_env})
 
     @property
