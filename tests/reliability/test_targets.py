@@ -52,6 +52,9 @@ def test_misbehaving_targets(relay_factory, sink):
         assert all(a["error"].startswith("connection failed") for a in d["attempts"])
         back = Sink(port=down_port)  # the target comes back: replay
         try:
+            # Seven failures in a row paused the target (the circuit breaker); a person resumes it, then replays.
+            assert relay.call("GET", f"/webhooks/{down['uuid']}").json()["state"] == "paused"
+            assert relay.call("POST", f"/webhooks/{down['uuid']}/resume").status_code == 200
             replay = relay.call("POST", f"/deliveries/{d['id']}/replay")
             assert replay.status_code == 202
             wait_for(lambda: relay.call("GET", f"/deliveries/{replay.json()['id']}").json()["status"] == "succeeded",

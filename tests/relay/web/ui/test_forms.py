@@ -73,7 +73,8 @@ def test_a_pasted_pem_key_keeps_its_lines_and_signs_in(browser, runtime, httpser
     browser.get("/ui/webhooks/new?kind=github")
     form = {"kind": "github", "description": "status", "consumer_by": "any", "provider_by": "any",
             "events": ["provider_verification_succeeded"], "enabled": "on", "cfg.repository": "acme/app",
-            "cfg.app_id": "4242", "cfg.private_key": "${user.AppKey}", "cfg.installation_id": "77", "cfg.sha": "0123abc",
+            "cfg.app_id": "4242", "cfg.private_key": "${user.AppKey}", "cfg.installation_id": "77",
+            "cfg.sha": "0123abc",
             "cfg.base_url": httpserver.url_for("/").rstrip("/"), "test_event": "sample:provider_verification_succeeded"}
     html = browser.post("/ui/webhooks/test", form).text
     assert signed == ["4242"], html[html.find("test-result"):][:2000]
