@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relay.pairs.badges import _render, badge_text, etag, render_badge  # noqa: E402
+from relay.pairs.badges import badge_text, etag, render_badge, render_svg  # noqa: E402
 
 
 def rate(label: str, fn, count: int) -> None:
@@ -21,10 +21,10 @@ def rate(label: str, fn, count: int) -> None:
 
 def main(count: int = 20000) -> None:
     states = ("verified", "changed", "failed", "unknown")
-    _render.cache_clear()
+    render_svg.cache_clear()
     rate("uncached, distinct names", lambda i: render_badge(badge_text(f"Consumer {i}", "Provider Service"),
                                                            states[i % 4]), count)
-    rate("uncached, 1000-char name", lambda i: _render.__wrapped__("x" * 1000 + str(i), "failed", "#e05d44"),
+    rate("uncached, 1000-char name", lambda i: render_svg.__wrapped__("x" * 1000 + str(i), "failed", "#e05d44"),
          count // 10)
     left = badge_text("Matching Service", "Animal Profile Service")
     rate("cached", lambda i: render_badge(left, states[i % 4]), count * 10)

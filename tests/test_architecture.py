@@ -22,7 +22,7 @@ PROCESS_WIDE = {
     ("relay/metrics.py", "instruments"): "Prometheus counters of this process (multiprocess files per pid)",
     ("relay/security/users.py", "hasher"): "argon2 parameters, a constant",
     ("relay/security/users.py", "_decoy_hash"): "a constant derived from the constant above",
-    ("relay/pairs/badges.py", "_render"): "pure: the same text always renders the same SVG",
+    ("relay/pairs/badges.py", "render_svg"): "pure: the same text always renders the same SVG",
     ("relay/pairs/badges.py", "_json"): "pure: the same text always renders the same JSON",
     ("relay/web/api/openapi.py", "spec"): "the YAML file shipped with the package",
 }

@@ -134,16 +134,16 @@ def render_badge(left: str, state: str) -> str:
     """A flat-style SVG badge; any state other than the four known ones renders as 'unknown'."""
     state = state if state in COLOURS else "unknown"
     # Cut before the cache so that huge names cannot make the cache keys huge.
-    return _render(str(left)[:MAX_INPUT_CHARS], state, COLOURS[state])
+    return render_svg(str(left)[:MAX_INPUT_CHARS], state, COLOURS[state])
 
 
 def render_notice(left: str, message: str) -> str:
     """A lightgrey badge saying why no state is shown (e.g. a private badge without its signature)."""
-    return _render(str(left)[:MAX_INPUT_CHARS], fit_text(message, MAX_NOTICE_WIDTH) or "unknown", COLOURS["unknown"])
+    return render_svg(str(left)[:MAX_INPUT_CHARS], fit_text(message, MAX_NOTICE_WIDTH) or "unknown", COLOURS["unknown"])
 
 
 @lru_cache(maxsize=4096)
-def _render(left: str, message: str, colour: str) -> str:
+def render_svg(left: str, message: str, colour: str) -> str:
     left = fit_text(left) or "pact"
     left_text_w, right_text_w = text_width(left), text_width(message)
     left_w = ceil(left_text_w) + 2 * PADDING
