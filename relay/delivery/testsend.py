@@ -82,27 +82,6 @@ def pacticipants(session) -> set[str]:
 def _result(outcome) -> dict:
     return {"status": outcome.verdict, "reason": outcome.skipped or None, "request": outcome.request,
             "response": outcome.response, "success": outcome.ok and not outcome.skipped, "error": outcome.error,
-            "notes": outcome.notes, "duration_ms": outcome.duration_ms, "logs": _log_lines(outcome)}
-
-
-def _log_lines(outcome) -> str:
-    lines = []
-    if outcome.request:
-        lines.append(f"{outcome.request['method']} {outcome.request['url']}")
-        lines += [f"{k}: {v}" for k, v in outcome.request["headers"].items()]
-        if outcome.request.get("body"):
-            lines.append(outcome.request["body"])
-    if outcome.response:
-        lines.append(f"HTTP {outcome.response['status']}")
-    if outcome.error:
-        lines.append(f"error: {outcome.error}")
-    lines += outcome.notes
-    return "\n".join(lines)
-
-
-def _result(outcome) -> dict:
-    return {"status": outcome.verdict, "reason": outcome.skipped or None, "request": outcome.request,
-            "response": outcome.response, "success": outcome.ok and not outcome.skipped, "error": outcome.error,
             "notes": outcome.notes, "duration_ms": outcome.duration_ms, "logs": log_lines(outcome)}
 
 
