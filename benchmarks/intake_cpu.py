@@ -31,9 +31,9 @@ VERIFICATION = {
     "verificationResultUrl": f"{BASE}/verification-results/@SEQ@", "githubVerificationStatus": "success",
 }
 # What the relay's own hot functions cost, as a share of the whole request (cumulative time).
-WATCH = ("relay/security/tokens.py:*(authenticate)", "relay/intake/events.py:*(receive)",
-         "relay/pairs/store.py:*(record)", "relay/delivery/queue.py:*(enqueue_fresh)",
-         "relay/intake/events.py:*(matching_webhooks)")
+WATCH = ("relay/security/tokens.py:*(authenticate)", "relay/security/ratelimit.py:*(check)",
+         "relay/intake/events.py:*(receive)", "relay/pairs/store.py:*(record)",
+         "relay/delivery/queue.py:*(enqueue_fresh)", "relay/web/api/events.py:*(receive)")
 
 
 def bodies(kind: str, count: int, start: int) -> list[bytes]:
@@ -73,7 +73,7 @@ def run(db: str, kind: str, count: int, profile: bool, pg_admin_url: str, redis_
     settings = Settings.from_env({"RELAY_DATA_DIR": str(tmp), "RELAY_ALLOW_PRIVATE_NETWORKS": "true"},
                                  database_url=url, redis_url=redis_url, secret_key="x", queue_name=queue,
                                  encryption_keys=("MpMLmDCCjBk0zXW-ZDRCt09wZJ2Zc7Vfaj0b-RDt5gA=",),
-                                 rate_limit=0)
+                                 rate_limit=100_000_000)  # counted as by default, never refused
     runtime = Runtime(settings)
     try:
         upgrade(runtime.settings, runtime.engine)

@@ -192,6 +192,9 @@ class Relay:
             # The run empties Redis between measurements; a short heartbeat lets the next workers see the
             # previous ones are gone instead of refusing an emptied fleet Redis (relay/ops/fleet.py).
             "RELAY_FLEET_HEARTBEAT": "0.5",
+            # The default 6,000 requests a minute per token would refuse most of a 1,000 events/s run; the
+            # limiter still counts every request (its Redis round trip stays in the figures), it never refuses.
+            "RELAY_RATE_LIMIT": "100000000/60",
             **self.extra_env})
 
     @property

@@ -33,7 +33,9 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     url, connect_args = _driver_options(make_url(url))
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
+    # No pre-ping: a round trip per checkout on the hottest path. A connection the server dropped fails once; the
+    # pool is then replaced (SQLAlchemy's disconnect handling, relay.driversql) and intake retries its transaction.
+    return create_engine(url, pool_size=5, max_overflow=10, connect_args=connect_args)
 
 
 def _driver_options(url: URL) -> tuple[URL, dict]:
@@ -76,10 +78,10 @@ def _sqlite_begin(conn) -> None:
     if read_only:
         conn.exec_driver_sql("BEGIN DEFERRED")
     else:
-        _begin_immediate(conn.connection.dbapi_connection)
+        begin_immediate(conn.connection.dbapi_connection)
 
 
-def _begin_immediate(dbapi_conn, timeout: float = 30.0) -> None:
+def begin_immediate(dbapi_conn, timeout: float = 30.0) -> None:
     """BEGIN IMMEDIATE, retried every fraction of a millisecond while another writer holds the lock.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, so under concurrent

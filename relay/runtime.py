@@ -17,6 +17,7 @@ from redis.sentinel import Sentinel, SentinelManagedConnection
 from integrations.netguard import Guard, Policy
 from relay.config import ConfigError, Settings
 from relay.db import make_engine, make_sessionmaker
+from relay.driversql import Driver
 from relay.redact import SESSION_KEY, KnownSecrets
 from relay.security.secrets import Vault
 
@@ -46,6 +47,11 @@ class Runtime:
     @cached_property
     def engine(self):
         return make_engine(self.settings)
+
+    @cached_property
+    def driver(self) -> Driver:
+        """The engine's connections used directly, for intake and token checks."""
+        return Driver(self.engine)
 
     @cached_property
     def sessions(self):

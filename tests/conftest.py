@@ -228,10 +228,11 @@ def api(client, tokens):
 
 @pytest.fixture
 def drain(runtime):
-    """Run a real RQ worker in burst mode until the queue is empty; returns nothing."""
-    from workers.worker import RelayWorker
+    """Send what intake's feed holds, then run a real RQ worker in burst mode until the queue is empty."""
+    from workers.worker import RelayWorker, send_fresh
 
     def run() -> None:
+        send_fresh(runtime)
         RelayWorker(runtime).work(burst=True, logging_level="WARNING")
 
     return run

@@ -7,8 +7,9 @@ import logging
 from rq import SimpleWorker, get_current_job
 from rq.serializers import JSONSerializer
 
-from relay.delivery import leases
+from relay.delivery import leases, queue
 from relay.delivery.dispatcher import Dispatcher
+from relay.delivery.runner import run_delivery
 from relay.runtime import Runtime
 from workers import sweeper
 
@@ -40,6 +41,16 @@ def job_runtime() -> Runtime:
     return get_current_job().runtime
 
 
+def send_fresh(runtime: Runtime) -> int:
+    """Burst mode (no dispatcher): send what waits in intake's feed, one delivery after another, in this thread."""
+    sent = 0
+    while ids := queue.take_fresh(runtime.redis, runtime.settings.queue_name, None):
+        for delivery_id in ids:
+            run_delivery(runtime, delivery_id)
+        sent += len(ids)
+    return sent
+
+
 def run(runtime: Runtime, burst: bool = False) -> None:
     # SimpleWorker runs jobs in-process: no fork per delivery. A job only hands its ids to the dispatcher,
     # whose threads send; RQ's scheduler is not used: retries are due times in the database (see sweeper).
@@ -53,6 +64,8 @@ def run(runtime: Runtime, burst: bool = False) -> None:
     try:
         # RQ's own job lines repeat the relay's one line per attempt; keep only its warnings unless debugging.
         level = runtime.settings.log_level if runtime.settings.log_level == "DEBUG" else "WARNING"
+        if burst:
+            send_fresh(runtime)
         worker.work(with_scheduler=False, burst=burst, logging_level=level, max_jobs=None)
     finally:
         stop.set()

@@ -1,6 +1,7 @@
 """Many sends in flight in one worker process: leases taken in batches, fleet-wide slots, a pool of senders.
 
-RQ hands delivery ids to `Dispatcher.submit` and moves on; one thread leases them in batches (a delivery
+Fresh deliveries come from intake's feed (relay.delivery.queue), the rest from RQ jobs: both go to
+`Dispatcher.submit`; one thread leases them in batches (a delivery
 that is not due or is held elsewhere is dropped: the database decides), a second gives each the slots of its
 target and host as they come free, and `send_concurrency` threads run `run_delivery`. A delivery waiting for
 a slot holds its lease but no thread; after `slot_wait` it is deferred to the database without spending an
@@ -10,14 +11,14 @@ and requests block, and a thread waiting on a socket costs little (see docs/PERF
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import timedelta
+from queue import Empty, SimpleQueue
 
-from relay.delivery import leases, limits
+from relay.delivery import leases, limits, queue
 from relay.delivery.runner import Record, run_delivery, runtime_keys, write
 from relay.runtime import Runtime
 
@@ -26,6 +27,7 @@ BATCH = 500
 RECORD_BATCH = 256
 SUBMIT_WAIT = 30.0  # below the RQ job timeout: what is not taken by then the sweeper queues again
 TICK = 0.02  # how often waiting deliveries look for slots freed by other workers
+FEED_WAIT = 1.0  # seconds a feed read blocks: how long a stop may wait for it
 
 
 @dataclass
@@ -45,14 +47,15 @@ class Dispatcher:
         self.held = 0
         self.sending = 0
         self.waiting: OrderedDict[str, OrderedDict[str, deque[Waiting]]] = OrderedDict()  # host → target → FIFO
-        self.sends: queue.SimpleQueue = queue.SimpleQueue()
+        self.sends: SimpleQueue = SimpleQueue()
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.threads: list[threading.Thread] = []
-        self.records: queue.SimpleQueue = queue.SimpleQueue()
+        self.records: SimpleQueue = SimpleQueue()
 
     def start(self) -> Dispatcher:
-        loops = [("admit", self._admit_loop), ("slots", self._slot_loop), ("record", self._record_loop)]
+        loops = [("admit", self._admit_loop), ("slots", self._slot_loop), ("record", self._record_loop),
+                 ("feed", self._feed_loop)]
         loops += [(f"send-{i}", self._send_loop) for i in range(self.concurrency)]
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -106,6 +109,28 @@ class Dispatcher:
                 leases.release(session, [(c.delivery_id, c.owner) for c in claimed])
         except Exception as exc:  # their leases expire instead
             log.warning("could not give back %d leases: %s", len(claimed), type(exc).__name__)
+
+    def _feed_loop(self) -> None:
+        """Fresh deliveries from intake (relay.delivery.queue's feed), taken only while this process has room: the
+        rest stays in Redis for the other workers."""
+        name = self.runtime.settings.queue_name
+        while not self.stopping.is_set():
+            with self.cond:
+                while self.held >= self.capacity and not self.stopping.is_set():
+                    self.cond.wait(0.1)
+            if self.stopping.is_set():
+                return
+            try:
+                ids = queue.take_fresh(self.runtime.redis, name, FEED_WAIT)
+            except Exception as exc:  # Redis away: the sweeper finds what was stored meanwhile
+                log.warning("feed: %s: %s", type(exc).__name__, exc)
+                self.stopping.wait(1.0)
+                continue
+            if ids and not self.submit(ids):  # stopping, or full for SUBMIT_WAIT: another worker takes them
+                try:
+                    queue.give_back(self.runtime.redis, name, ids)
+                except Exception as exc:  # unmarked and due: the sweeper queues them
+                    log.warning("could not give back %d fresh deliveries: %s", len(ids), type(exc).__name__)
 
     def _admit_loop(self) -> None:
         while True:
@@ -238,7 +263,7 @@ class Dispatcher:
             while len(batch) < RECORD_BATCH:
                 try:
                     item = self.records.get_nowait()
-                except queue.Empty:
+                except Empty:
                     break
                 if item is None:
                     self.records.put(None)

@@ -11,12 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from relay import jsonlimits
+from relay.driversql import Driver, Sql, Tx
 from relay.errors import PayloadError
+from relay.intake.groupcommit import GroupCommit
 from relay.models import Delivery, Event, IdempotencyKey, Webhook, new_id, utcnow
 from relay.templating import KNOWN
 
@@ -122,9 +120,36 @@ class Subscription:
     provider_label: str | None
 
 
-_WEBHOOKS_VERSION = select(func.count(), func.max(Webhook.updated_at))
-_MATCH_COLUMNS = (Webhook.uuid, Webhook.events, Webhook.consumer_name, Webhook.consumer_label,
-                  Webhook.provider_name, Webhook.provider_label)
+@dataclass(frozen=True)
+class Stored:
+    """The event as the intake's on_store hooks see it, inside the intake transaction."""
+
+    id: str
+    name: str
+    variables: dict[str, str]
+    received_at: datetime
+
+
+_E, _D, _K, _W = Event.__table__.c, Delivery.__table__.c, IdempotencyKey.__table__.c, Webhook.__table__.c
+# Intake runs on the driver's connection (relay.driversql): statement for statement, SQLAlchemy's own work cost
+# several times what SQLite or PostgreSQL spent running them.
+_WEBHOOKS_VERSION = Sql("SELECT count(*), max(updated_at) FROM webhooks")
+_SUBSCRIPTIONS = Sql("SELECT uuid, events, consumer_name, consumer_label, provider_name, provider_label "
+                     "FROM webhooks WHERE enabled = :on", binds={"on": _W.enabled}, results=(None, _W.events))
+# The key is claimed first: a repeat within the window (or one a concurrent request committed while this one
+# waited for its row lock) changes nothing and returns no row; a key older than the window is taken over.
+_CLAIM_KEY = Sql("INSERT INTO idempotency_keys (key, event_id, created_at) VALUES (:key, :event_id, :at) "
+                 "ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, created_at = excluded.created_at "
+                 "WHERE idempotency_keys.created_at <= :stale RETURNING event_id",
+                 binds={"at": _K.created_at, "stale": _K.created_at})
+_SEEN = Sql("SELECT event_id FROM idempotency_keys WHERE key = :key")
+_DELIVERY_COUNT = Sql("SELECT count(*) FROM deliveries WHERE event_id = :event_id")
+_INSERT_EVENT = Sql("INSERT INTO events (id, name, consumer, provider, variables, received_at) "
+                    "VALUES (:id, :name, :consumer, :provider, :variables, :received_at)",
+                    binds={"variables": _E.variables, "received_at": _E.received_at})
+_INSERT_DELIVERY = Sql("INSERT INTO deliveries (id, webhook_uuid, event_id, status, attempts_made, next_attempt_at, "
+                       "created_at, updated_at) VALUES (:id, :webhook_uuid, :event_id, 'pending', 0, :at, :at, :at)",
+                       binds={"at": _D.created_at})
 
 
 class SubscriptionCache:
@@ -139,80 +164,49 @@ class SubscriptionCache:
         self._version: tuple | None = None
         self._subscriptions: tuple[Subscription, ...] = ()
 
-    def get(self, session: Session) -> tuple[Subscription, ...]:
-        version = tuple(session.execute(_WEBHOOKS_VERSION).one())
+    def get(self, tx: Tx) -> tuple[Subscription, ...]:
+        version = tuple(tx.rows(_WEBHOOKS_VERSION)[0])
         with self._lock:
             if version == self._version:
                 return self._subscriptions
-        rows = session.execute(select(*_MATCH_COLUMNS).where(Webhook.enabled.is_(True))).all()
-        subscriptions = tuple(Subscription(r.uuid, tuple(r.events or ()), r.consumer_name, r.consumer_label,
-                                           r.provider_name, r.provider_label) for r in rows)
+        subscriptions = tuple(Subscription(uuid, tuple(names or ()), *rest)
+                              for uuid, names, *rest in tx.rows(_SUBSCRIPTIONS, {"on": True}))
         with self._lock:
             self._version, self._subscriptions = version, subscriptions
         return subscriptions
 
 
-def matching_webhooks(session: Session, variables: dict[str, str],
-                      subscriptions: SubscriptionCache | None = None) -> list[Subscription]:
-    """The webhooks `variables` trigger; without the runtime's cache they are read from the table."""
-    return [w for w in (subscriptions or SubscriptionCache()).get(session) if matches(w, variables)]
-
-
-_EVENTS, _DELIVERIES, _KEYS = Event.__table__, Delivery.__table__, IdempotencyKey.__table__
-# Core statements built once, rather than ORM objects and statements per event: intake is the hot path, and the
-# unit of work and building statements cost more than running them.
-_SEEN = select(_KEYS.c.event_id, _KEYS.c.created_at).where(_KEYS.c.key == bindparam("seen_key"))
-_SEEN_LOCKED = _SEEN.with_for_update()
-_RENEW_KEY = (update(_KEYS).where(_KEYS.c.key == bindparam("seen_key"))
-              .values(event_id=bindparam("event_id"), created_at=bindparam("created_at")))
-_INSERT_EVENT, _INSERT_DELIVERIES, _INSERT_KEY = insert(_EVENTS), insert(_DELIVERIES), insert(_KEYS)
-
-
-def receive(session: Session, body: bytes, idempotency_key: str | None = None,
+def receive(driver: Driver, body: bytes, idempotency_key: str | None = None,
             now: datetime | None = None, on_store: Iterable = (),
-            subscriptions: SubscriptionCache | None = None) -> Intake:
-    """Store one event and a delivery per matching webhook; a repeat within 24 h returns the first event."""
+            subscriptions: SubscriptionCache | None = None, group: GroupCommit | None = None) -> Intake:
+    """Store one event and a delivery per matching webhook in one transaction (shared with the concurrent
+    intakes of `group`); a repeat within 24 h returns the first event. The hooks in `on_store` run inside it,
+    called with (tx, Stored, first delivery id or None)."""
     variables = parse(body)
     now = now or utcnow()
     key = None if variables["eventName"] == TEST_EVENT else dedup_key(body, idempotency_key)
-    try:
-        with session.begin():
-            if key:
-                seen = session.execute(_SEEN_LOCKED, {"seen_key": key}).first()
-                if seen and seen.created_at > now - DEDUP_WINDOW:
-                    return _repeat(session, seen.event_id, variables["eventName"])
-            # `event` stays a plain (transient) object for the on_store hooks, called with it and a delivery id.
-            event = Event(id=new_id(), name=variables["eventName"], consumer=variables["consumerName"],
-                          provider=variables["providerName"], variables=variables, received_at=now)
-            session.execute(_INSERT_EVENT, {"id": event.id, "name": event.name, "consumer": event.consumer,
-                                            "provider": event.provider, "variables": variables, "received_at": now})
-            deliveries = [{"id": new_id(), "webhook_uuid": w.uuid, "event_id": event.id, "status": "pending",
-                           "attempts_made": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
-                          for w in matching_webhooks(session, variables, subscriptions)]
-            if deliveries:
-                session.execute(_INSERT_DELIVERIES, deliveries)
-            if key:
-                if seen:
-                    session.execute(_RENEW_KEY, {"seen_key": key, "event_id": event.id, "created_at": now})
-                else:
-                    session.execute(_INSERT_KEY, {"key": key, "event_id": event.id, "created_at": now})
-            for hook in on_store:
-                hook(session, event, deliveries[0]["id"] if deliveries else None)
-    except IntegrityError:
-        # A concurrent identical request committed first: answer with its event.
-        session.rollback()
-        with session.begin():
-            seen = session.execute(_SEEN, {"seen_key": key}).first() if key else None
-            if seen is None:
-                raise
-            return _repeat(session, seen.event_id, variables["eventName"])
-    return Intake(event_id=event.id, deliveries=len(deliveries), to_enqueue=[d["id"] for d in deliveries],
-                  event_name=event.name)
+    event = Stored(new_id(), variables["eventName"], variables, now)
+    cache = subscriptions or SubscriptionCache()
 
+    def store(tx: Tx) -> Intake:
+        if key and not tx.rows(_CLAIM_KEY, {"key": key, "event_id": event.id, "at": now,
+                                            "stale": now - DEDUP_WINDOW}):
+            first = tx.rows(_SEEN, {"key": key})[0][0]
+            count = tx.rows(_DELIVERY_COUNT, {"event_id": first})[0][0]
+            return Intake(event_id=first, deliveries=count, to_enqueue=[], duplicate=True, event_name=event.name)
+        tx.run(_INSERT_EVENT, {"id": event.id, "name": event.name, "consumer": variables["consumerName"],
+                               "provider": variables["providerName"], "variables": variables, "received_at": now})
+        ids = [(new_id(), w.uuid) for w in cache.get(tx) if matches(w, variables)]
+        if ids:
+            tx.run_many(_INSERT_DELIVERY, [{"id": i, "webhook_uuid": uuid, "event_id": event.id, "at": now}
+                                           for i, uuid in ids])
+        for hook in on_store:
+            hook(tx, event, ids[0][0] if ids else None)
+        return Intake(event_id=event.id, deliveries=len(ids), to_enqueue=[i for i, _ in ids], event_name=event.name)
 
-def _repeat(session: Session, event_id: str, event_name: str) -> Intake:
-    count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.event_id == event_id))
-    return Intake(event_id=event_id, deliveries=count or 0, to_enqueue=[], duplicate=True, event_name=event_name)
+    if group is None:
+        return driver.run(store)
+    return group.run(driver, store, order=(variables["consumerName"], variables["providerName"]))
 
 
 def sample_variables(webhook: Webhook) -> dict[str, str]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import fields
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import Connection, bindparam, false, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from relay.models import Event, PairStateRow
+from relay.driversql import Sql, Tx
+from relay.models import PairStateRow
 from relay.pairs.state import PairKey, PairState, apply, combine, keys_for, new_state
 
 log = logging.getLogger(__name__)
@@ -67,37 +69,65 @@ def to_state(row: PairStateRow) -> PairState:
 
 
 _TABLE = PairStateRow.__table__
-# Statements built once: building and compiling them per event cost more than running them. Rows are locked
-# in tag order, so the main row ('' tags) first.
-_LOCK_ROWS = (select(_TABLE.c.id, *_TABLE.c[FIELDS])
-              .where(_TABLE.c.consumer == bindparam("consumer"), _TABLE.c.provider == bindparam("provider"),
-                     tuple_(_TABLE.c.consumer_tag, _TABLE.c.provider_tag).in_(bindparam("tags", expanding=True)))
-              .order_by(_TABLE.c.consumer_tag, _TABLE.c.provider_tag).with_for_update())
+_C = _TABLE.c
+_STATE_TYPES = {name: _C[name] for name in FIELDS}
+# Intake runs these on the driver's connection (relay.driversql). Rows are locked in tag order, so the main row
+# ('' tags) first; the statements depend on how many rows an event touches, so they are made per count.
+_LOCK_ROWS: dict[tuple[int, bool], Sql] = {}
+_INSERT_ROWS: dict[int, Sql] = {}
+_UPDATE_ROW = Sql(f"UPDATE pair_states SET {', '.join(f'{n} = :{n}' for n in STATE_COLUMNS)}, "
+                  "last_delivery_id = coalesce(:delivery_id, last_delivery_id) WHERE id = :row_id",
+                  binds=_STATE_TYPES)
+
+
 _NOTE_DELIVERY = (update(_TABLE)
-                  .where(_TABLE.c.consumer == bindparam("of_consumer"), _TABLE.c.provider == bindparam("of_provider"),
-                         _TABLE.c.consumer_tag == "", _TABLE.c.provider_tag == "")
+                  .where(_C.consumer == bindparam("of_consumer"), _C.provider == bindparam("of_provider"),
+                         _C.consumer_tag == "", _C.provider_tag == "")
                   .values(last_delivery_id=bindparam("delivery_id")))
-_UPDATE_ROW = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
-               .values({name: bindparam(name) for name in STATE_COLUMNS}))
 
 
-def _insert_rows(dialect: str):
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](_TABLE)
-    # WHERE false updates nothing but still locks a conflicting row, waiting for its holder: see record().
-    return (insert.on_conflict_do_update(index_elements=KEY_COLUMNS, set_={"id": _TABLE.c.id}, where=false())
-            .returning(*_TABLE.c[KEY_COLUMNS]))
+class StoredEvent(Protocol):
+    """What record() reads of an event the intake is storing."""
+
+    id: str
+    variables: Mapping[str, str]
+    received_at: datetime
 
 
-_INSERT_ROWS = {dialect: _insert_rows(dialect) for dialect in ("postgresql", "sqlite")}
+def _lock_rows(count: int, postgresql: bool) -> Sql:
+    sql = _LOCK_ROWS.get((count, postgresql))
+    if sql is None:
+        tags = ", ".join(f"(:ct{i}, :pt{i})" for i in range(count))
+        sql = _LOCK_ROWS[(count, postgresql)] = Sql(
+            f"SELECT id, {', '.join(FIELDS)} FROM pair_states WHERE consumer = :consumer AND provider = :provider "
+            f"AND (consumer_tag, provider_tag) IN ({tags}) ORDER BY consumer_tag, provider_tag"
+            + (" FOR UPDATE" if postgresql else ""), results=(None, *_STATE_TYPES.values()))
+    return sql
 
 
-def _locked(session: Session, keys: list[PairKey]) -> dict[PairKey, tuple[int, PairState]]:
-    params = {"consumer": keys[0].consumer, "provider": keys[0].provider, "tags": [k[2:] for k in keys]}
-    rows = session.execute(_LOCK_ROWS, params)
+def _insert_rows(count: int) -> Sql:
+    sql = _INSERT_ROWS.get(count)
+    if sql is None:
+        columns = (*FIELDS, "last_delivery_id")
+        values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(count))
+        # WHERE 1 = 0 updates nothing but still locks a conflicting row, waiting for its holder: see record().
+        sql = _INSERT_ROWS[count] = Sql(
+            f"INSERT INTO pair_states ({', '.join(columns)}) VALUES {values} "
+            f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET id = pair_states.id WHERE 1 = 0 "
+            f"RETURNING {', '.join(KEY_COLUMNS)}",
+            binds={f"{name}_{i}": column for i in range(count) for name, column in _STATE_TYPES.items()})
+    return sql
+
+
+def _locked(tx: Tx, keys: list[PairKey]) -> dict[PairKey, tuple[int, PairState]]:
+    params = {"consumer": keys[0].consumer, "provider": keys[0].provider}
+    for i, key in enumerate(keys):
+        params[f"ct{i}"], params[f"pt{i}"] = key.consumer_tag, key.provider_tag
+    rows = tx.rows(_lock_rows(len(keys), tx.postgresql), params)
     return {PairKey(*row[1:5]): (row[0], PairState(*row[1:])) for row in rows}
 
 
-def record(session: Session, event: Event, delivery_id: str | None = None) -> None:
+def record(tx: Tx, event: StoredEvent, delivery_id: str | None = None) -> None:
     """Intake hook: apply the event to each of its rows, inside the intake transaction; note its delivery.
 
     The pair's main row (no tags) is its lock: every intake takes it before any other row of the pair, so two
@@ -115,25 +145,27 @@ def record(session: Session, event: Event, delivery_id: str | None = None) -> No
     keys = sorted({k for k in keys if storable(k)})
     if not keys:
         return
-    at = event.received_at
-    rows = _locked(session, keys)
+    main, at = keys[0], event.received_at
+    rows = _locked(tx, keys)
     missing = [k for k in keys if k not in rows]
     if missing:
-        insert = _INSERT_ROWS[session.get_bind().dialect.name]
-        inserted = {PairKey(*row) for row in session.execute(
-            insert, [_values(apply(new_state(k), variables, at)) for k in missing])}
+        params = {}
+        for i, key in enumerate(missing):
+            values = _values(apply(new_state(key), variables, at))
+            values["last_delivery_id"] = delivery_id if key == main else None
+            params.update({f"{name}_{i}": value for name, value in values.items()})
+        inserted = {PairKey(*row) for row in tx.rows(_insert_rows(len(missing)), params)}
         raced = [k for k in missing if k not in inserted]
         if raced:
-            rows.update(_locked(session, raced))
+            rows.update(_locked(tx, raced))
     changed = []
-    for row_id, old in rows.values():
+    for key, (row_id, old) in rows.items():
         new = apply(old, variables, at)
-        if new is not old:
-            changed.append({"row_id": row_id, **_values(new, STATE_COLUMNS)})
+        noted = delivery_id if key == main else None
+        if new is not old or noted:
+            changed.append({"row_id": row_id, "delivery_id": noted, **_values(new, STATE_COLUMNS)})
     if changed:
-        session.execute(_UPDATE_ROW, changed)
-    if delivery_id:
-        note_delivery(session, keys[0].consumer, keys[0].provider, delivery_id)
+        tx.run_many(_UPDATE_ROW, changed)
 
 
 def note_delivery(session: Session, consumer: str, provider: str, delivery_id: str) -> None:

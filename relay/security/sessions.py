@@ -9,7 +9,8 @@ import time
 from datetime import timedelta
 from functools import wraps
 
-from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask import Flask, Request, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from relay.models import User, utcnow
 from relay.security import users
@@ -36,8 +37,19 @@ class LoginRefused(Exception):
         self.retry_after = retry_after
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for the requests that carry no cookie: every
+    API call, the broker's events among them."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     runtime = app.extensions["relay"]
+    app.session_interface = CookieSessions()
     app.config.update(
         SESSION_COOKIE_NAME=COOKIE,
         SESSION_COOKIE_HTTPONLY=True,

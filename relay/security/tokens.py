@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 
 from flask import current_app, g, jsonify, request
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from relay import metrics
-from relay.db import read_only
+from relay.driversql import Driver, Sql
 from relay.models import Token, utcnow
 
 ROLES = ("admin", "write", "read", "intake")
@@ -39,12 +39,35 @@ def create_token(session: Session, name: str, role: str, expires_at: datetime | 
     return token, value
 
 
-def authenticate(session: Session, value: str) -> tuple[Token | None, str]:
-    """The live token for a presented value, or None and why not."""
-    read_only(session)  # every authenticated call does this: it must not wait for the SQLite write lock
-    token = session.scalar(select(Token).where(Token.token_hash == hash_token(value)))
-    session.commit()  # end this short transaction: the view starts its own
+_T = Token.__table__.c
+# On the driver's connection (relay.driversql): every API call runs this, and SQLAlchemy's ORM spent several times
+# what the lookup itself costs. One autocommitted read, no write lock on SQLite.
+_BY_HASH = Sql("SELECT id, name, role, token_hash, created_at, expires_at, revoked_at, last_used_at "
+               "FROM tokens WHERE token_hash = :token_hash",
+               results=(None, None, None, None, _T.created_at, _T.expires_at, _T.revoked_at, _T.last_used_at))
+_TOUCH = Sql("UPDATE tokens SET last_used_at = :at WHERE id = :id", binds={"at": _T.last_used_at})
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """The stored token a request presented (a plain row: an ORM instance cost more than the lookup)."""
+
+    id: int
+    name: str
+    role: str
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+def authenticate(driver: Driver, value: str) -> tuple[Presented | None, str]:
+    """The live token for a presented value, or None and why not; read fresh on every call, so a revoked token
+    is refused on its next request."""
+    rows = driver.run(lambda tx: tx.rows(_BY_HASH, {"token_hash": hash_token(value)}), write=False)
     now = utcnow()
+    token = Presented(*rows[0]) if rows else None
     reason = ""
     if token is None:
         reason = "unknown token"
@@ -55,13 +78,12 @@ def authenticate(session: Session, value: str) -> tuple[Token | None, str]:
     if reason:
         return None, reason
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
-        session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
-        session.commit()
+        driver.run(lambda tx: tx.run(_TOUCH, {"at": now, "id": token.id}))
     return token, ""
 
 
-def find_token(session: Session, value: str) -> Token | None:
-    return authenticate(session, value)[0]
+def find_token(driver: Driver, value: str) -> Presented | None:
+    return authenticate(driver, value)[0]
 
 
 def revoke_token(session: Session, token: Token) -> None:
@@ -113,7 +135,7 @@ def require(permission: str):
             scheme, _, value = header.partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
                 return _unauthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
-            token, reason = authenticate(current_app.extensions["relay.session"](), value.strip())
+            token, reason = authenticate(current_app.extensions["relay"].driver, value.strip())
             if token is None:
                 return _unauthenticated(f"{reason}: send a valid API token")
             g.token = token

@@ -1,12 +1,13 @@
 """The sweeper puts back what Redis lost and leaves alone what is still queued."""
 
+import time
 from datetime import timedelta
 
 from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import update
 
-from relay.delivery.queue import queue
+from relay.delivery.queue import FRESH, FRESH_PATIENCE, feed, queue, take_fresh
 from relay.models import Delivery, utcnow
 from tests.conftest import sample_event
 from workers.sweeper import prune, sweep
@@ -25,7 +26,10 @@ def age(runtime, seconds=60):
 
 
 def queued(runtime):
-    return runtime.redis.llen(f"rq:queue:{runtime.settings.queue_name}")
+    """What waits in Redis: RQ jobs and the ids in intake's feed."""
+    name = runtime.settings.queue_name
+    entries = runtime.redis.lrange(feed(name), 0, -1)
+    return runtime.redis.llen(f"rq:queue:{name}") + sum(len(e.split()) for e in entries)
 
 
 def test_flushall_loses_nothing(api, runtime, httpserver, drain):
@@ -72,7 +76,9 @@ def test_a_worker_killed_mid_send_is_recovered_when_its_lease_ends(api, runtime,
 
 def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_put_back(api, runtime, httpserver, drain):
     setup_delivery(api, httpserver)
+    assert len(take_fresh(runtime.redis, runtime.settings.queue_name, None)) == 1  # taken, its worker died
     age(runtime)
+    assert sweep(runtime) == 1  # now an RQ job of its own
     rq_queue = queue(runtime.redis, runtime.settings.queue_name)
     # What a worker does first: move the job to RQ's intermediate list. Then it is SIGKILLed.
     job, _ = Queue.dequeue_any([rq_queue], timeout=None, connection=runtime.redis, serializer=JSONSerializer)
@@ -84,6 +90,17 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_put_back(api, r
     assert len(httpserver.log) == 1
     assert api.get("/deliveries").json["deliveries"][0]["status"] == "succeeded"
     assert sweep(runtime) == 0
+
+
+def test_fresh_ids_a_dead_worker_took_off_the_feed_are_queued_after_the_patience(api, runtime, httpserver, drain):
+    setup_delivery(api, httpserver)
+    (delivery_id,) = runtime.redis.lpop(feed(runtime.settings.queue_name)).decode().split()  # then SIGKILLed
+    age(runtime)
+    assert sweep(runtime) == 0  # still marked: a live worker may be about to lease it
+    runtime.redis.zadd(FRESH, {delivery_id: time.time() - FRESH_PATIENCE - 1})
+    assert sweep(runtime) == 1 and runtime.redis.zcard(FRESH) == 0
+    drain()
+    assert len(httpserver.log) == 1
 
 
 def test_prune_removes_old_idempotency_keys(api, runtime, httpserver):

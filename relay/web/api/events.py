@@ -10,9 +10,10 @@ from sqlalchemy.exc import OperationalError
 from relay import metrics
 from relay.errors import PayloadError
 from relay.intake import events
+from relay.intake.groupcommit import GroupCommit
 from relay.pairs import store
 from relay.security.tokens import require
-from relay.web.requests import body_bytes, db, enqueue_after_response, runtime
+from relay.web.requests import body_bytes, enqueue_after_response, runtime
 
 bp = Blueprint("events", __name__)
 log = logging.getLogger(__name__)
@@ -29,8 +30,9 @@ def receive():
         _rejected("invalid")
         raise PayloadError.one("Idempotency-Key", "must be 1 to 255 characters")
     try:
-        intake = events.receive(db(), body_bytes(), key, on_store=[store.record],
-                                subscriptions=runtime().cache(events.SubscriptionCache))
+        intake = events.receive(runtime().driver, body_bytes(), key, on_store=[store.record],
+                                subscriptions=runtime().cache(events.SubscriptionCache),
+                                group=runtime().cache(GroupCommit))
     except PayloadError as exc:
         _rejected("invalid", sorted(exc.errors))
         raise

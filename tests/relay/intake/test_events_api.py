@@ -5,6 +5,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from relay.delivery.queue import FRESH, feed, take_fresh
 from relay.models import Delivery, Event
 from tests.conftest import sample_event, sample_events
 
@@ -45,7 +46,7 @@ def test_deliveries_are_stored_with_the_event_and_queued(api, runtime, webhook):
     with runtime.sessions() as session:
         delivery = session.scalars(select(Delivery)).one()
     assert delivery.event_id == resp.json["event"] and delivery.status == "pending"
-    assert runtime.redis.llen(f"rq:queue:{runtime.settings.queue_name}") == 1
+    assert take_fresh(runtime.redis, runtime.settings.queue_name, None) == [delivery.id]
 
 
 def test_event_not_subscribed_makes_no_delivery(api, webhook):
@@ -193,21 +194,26 @@ def test_one_event_fans_out_to_every_matching_webhook(api, runtime):
         api.post("/webhooks", json={"events": [{"name": "contract_published"}],
                                     "request": {"method": "POST", "url": "http://127.0.0.1:9/"}})
     assert post_event(api, sample_event("contract_published")).json["deliveries"] == 25
-    assert runtime.redis.llen(f"rq:queue:{runtime.settings.queue_name}") == 25
+    # One entry of the feed carries them all, each marked as queued for the sweeper until a worker takes it.
+    with runtime.sessions() as session:
+        ids = set(session.scalars(select(Delivery.id)))
+    assert {m.decode() for m in runtime.redis.zrange(FRESH, 0, -1)} == ids
+    assert runtime.redis.llen(feed(runtime.settings.queue_name)) == 1
+    assert set(take_fresh(runtime.redis, runtime.settings.queue_name, None)) == ids
+    assert runtime.redis.zcard(FRESH) == 0
 
 
 def test_deliveries_are_committed_before_they_are_queued(api, runtime, webhook, monkeypatch):
     """A worker may take the job at once: the delivery row must already be visible to it."""
     import relay.delivery.queue
 
-    real, visible = relay.delivery.queue.enqueue, []
+    real, visible = relay.delivery.queue.enqueue_batch, []
 
     def spy(redis, name, deliveries, *args, **kwargs):
-        deliveries = list(deliveries)
         with runtime.sessions() as session:  # a connection of its own: sees only what is committed
-            visible.extend(session.get(Delivery, d) is not None for d, _ in deliveries)
+            visible.extend(session.get(Delivery, d) is not None for d in deliveries)
         return real(redis, name, deliveries, *args, **kwargs)
 
-    monkeypatch.setattr(relay.delivery.queue, "enqueue", spy)
+    monkeypatch.setattr(relay.delivery.queue, "enqueue_batch", spy)
     assert post_event(api, sample_event("contract_published")).status_code == 202
     assert visible == [True]

@@ -18,6 +18,7 @@ from sqlalchemy import func, inspect, select
 from relay.config import Settings
 from relay.db import MIGRATIONS, make_engine
 from relay.intake import events
+from relay.intake.groupcommit import GroupCommit
 from relay.models import Base, PairStateRow, utcnow
 from relay.pairs import store
 from relay.pairs.state import PairKey, apply, keys_for, new_state, status
@@ -33,8 +34,9 @@ def rows(runtime) -> dict[PairKey, PairStateRow]:
 
 
 def receive(runtime, variables, key=None, now=None):
-    with runtime.sessions() as session:
-        return events.receive(session, json.dumps(variables).encode(), key, now=now, on_store=[store.record])
+    # Through the runtime's group commit, as the API does: concurrent events here share transactions.
+    return events.receive(runtime.driver, json.dumps(variables).encode(), key, now=now, on_store=[store.record],
+                          group=runtime.cache(GroupCommit))
 
 
 def test_an_event_writes_each_of_its_rows(runtime):
