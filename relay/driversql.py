@@ -38,14 +38,15 @@ class Sql:
         self.text = text
         self.binds = dict(binds or {})
         self.results = tuple(results)
-        self._by_dialect: dict[str, tuple[str, dict[str, Callable], list[Callable]]] = {}
+        self._by_dialect: dict[str, tuple[str, dict[str, Callable], list[tuple[int, Callable]]]] = {}
 
-    def prepared(self, dialect: Dialect) -> tuple[str, dict[str, Callable], list[Callable]]:
-        """(driver text, bind converters, result converters) for `dialect`, made once."""
+    def prepared(self, dialect: Dialect) -> tuple[str, dict[str, Callable], list[tuple[int, Callable]]]:
+        """(driver text, bind converters, (column, converter) of the results that need one) for `dialect`."""
         ready = self._by_dialect.get(dialect.name)
         if ready is None:
             text = self.text if dialect.name == "sqlite" else _NAMED.sub(r"%(\1)s", self.text.replace("%", "%%"))
-            results = [_identity if c is None else _processors({"c": c}, dialect, True)["c"] for c in self.results]
+            convert = [_identity if c is None else _processors({"c": c}, dialect, True)["c"] for c in self.results]
+            results = [(i, f) for i, f in enumerate(convert) if f is not _identity]  # the columns that need it
             ready = self._by_dialect[dialect.name] = (text, _processors(self.binds, dialect, False), results)
         return ready
 
@@ -62,17 +63,27 @@ class Tx:
         return self.dialect.name == "postgresql"
 
     def _params(self, binds: dict[str, Callable], params: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: binds[k](v) if k in binds and v is not None else v for k, v in params.items()}
+        values = dict(params)
+        for name, convert in binds.items():
+            if values.get(name) is not None and convert is not _identity:
+                values[name] = convert(values[name])
+        return values
 
     def rows(self, sql: Sql, params: Mapping[str, Any] | None = None) -> list[tuple]:
         """Run one statement that returns rows; its rows, each value converted by its result column."""
         text, binds, results = sql.prepared(self.dialect)
         self.cursor.execute(text, self._params(binds, params or {}))
         rows = self.cursor.fetchall()
-        if not any(r is not _identity for r in results):
+        if not results:
             return rows
-        convert = results + [_identity] * (len(rows[0]) - len(results) if rows else 0)
-        return [tuple(v if v is None else f(v) for f, v in zip(convert, row, strict=True)) for row in rows]
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, convert in results:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            converted.append(tuple(values))
+        return converted
 
     def run(self, sql: Sql, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement for its effect."""
@@ -81,7 +92,10 @@ class Tx:
 
     def run_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
         text, binds, _ = sql.prepared(self.dialect)
-        self.cursor.executemany(text, [self._params(binds, row) for row in rows])
+        if len(rows) == 1:  # psycopg's executemany sets up a pipeline: for one row, more work than the row
+            self.cursor.execute(text, self._params(binds, rows[0]))
+        else:
+            self.cursor.executemany(text, [self._params(binds, row) for row in rows])
 
 
 class Driver:
