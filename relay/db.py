@@ -104,12 +104,6 @@ def begin_immediate(dbapi_conn, timeout: float = 30.0) -> None:
         dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
-def read_only(session: Session) -> None:
-    """Make the transaction the session is about to begin a read-only one (no SQLite write lock)."""
-    if not session.in_transaction():
-        session.connection(execution_options={READ_ONLY: True})
-
-
 def read_connection(engine: Engine) -> Connection:
     """A connection for reads only: on SQLite its transactions take no write lock."""
     return engine.connect().execution_options(**{READ_ONLY: True})

@@ -114,7 +114,10 @@ class Driver:
 
         Raises SQLAlchemy's exceptions (OperationalError, IntegrityError...) as the rest of the relay expects."""
         for attempt in (1, 2):
-            raw = self.engine.raw_connection()
+            try:
+                raw = self.engine.raw_connection()
+            except self._errors as error:  # no connection at all: the engine does not wrap this one
+                raise exc.DBAPIError.instance(None, None, error, self._errors, dialect=self.dialect) from error
             dbapi = raw.dbapi_connection
             cursor = None
             try:

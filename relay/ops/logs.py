@@ -39,6 +39,8 @@ class JsonFormatter(logging.Formatter):
         doc.update(fields(record))
         if record.exc_info:
             doc["exc"] = scrub(self.formatException(record.exc_info))
+        elif record.exc_text:  # the redacting record factory (relay.ops.logredact) formatted it already
+            doc["exc"] = scrub(record.exc_text)
         return scrub(json.dumps(doc, default=str, ensure_ascii=False))
 
 

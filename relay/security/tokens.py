@@ -82,10 +82,6 @@ def authenticate(driver: Driver, value: str) -> tuple[Presented | None, str]:
     return token, ""
 
 
-def find_token(driver: Driver, value: str) -> Presented | None:
-    return authenticate(driver, value)[0]
-
-
 def revoke_token(session: Session, token: Token) -> None:
     if token.revoked_at is None:
         token.revoked_at = utcnow()

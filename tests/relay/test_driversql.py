@@ -9,9 +9,11 @@ import psycopg
 import pytest
 from sqlalchemy import exc, select
 
-from relay.driversql import Sql, Tx
+from relay.config import Settings
+from relay.db import make_engine
+from relay.driversql import Driver, Sql, Tx
 from relay.models import Event, PairStateRow
-from tests.conftest import PG_ADMIN_URL, sample_event
+from tests.conftest import PG_ADMIN_URL, TEST_KEYS, free_port, sample_event
 
 E, P = Event.__table__.c, PairStateRow.__table__.c
 INSERT = Sql("INSERT INTO events (id, name, consumer, provider, variables, received_at) "
@@ -106,3 +108,12 @@ def test_a_second_drop_in_a_row_is_the_database_unavailable(runtime):
     assert raised.value.connection_invalidated
     with runtime.sessions() as session:
         assert session.get(Event, "never") is None
+
+
+def test_a_database_that_cannot_be_reached_is_sqlalchemy_s_operational_error(tmp_path):
+    settings = Settings.from_env({}, database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/none",
+                                 secret_key="x", encryption_keys=TEST_KEYS)
+    driver = Driver(make_engine(settings))
+    for write in (True, False):  # the API answers this one 503 with Retry-After
+        with pytest.raises(exc.OperationalError):
+            driver.run(lambda tx: tx.rows(READ, {"id": "x"}), write=write)

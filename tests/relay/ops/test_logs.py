@@ -45,6 +45,26 @@ def test_exceptions_stay_on_one_json_line():
     assert "ValueError: boom" in doc["exc"]
 
 
+def test_a_traceback_the_redacting_factory_formatted_reaches_the_json_line():
+    """log.exception() goes through relay.ops.logredact, which formats the traceback (masked) into exc_text and
+    drops exc_info: the JSON line printed no traceback at all, so an unhandled error never said where."""
+    from relay.ops.logredact import redact_record
+    from relay.redact import KnownSecrets
+
+    known = KnownSecrets()
+    known.add("s3cret-value-of-a-webhook")
+    try:
+        raise RuntimeError("failed with s3cret-value-of-a-webhook")
+    except RuntimeError:
+        import sys
+
+        rec = record("unhandled error")
+        rec.exc_info = sys.exc_info()
+    doc = json.loads(JsonFormatter().format(redact_record(rec, known)))
+    assert "Traceback" in doc["exc"] and "RuntimeError: failed with" in doc["exc"]
+    assert "s3cret-value-of-a-webhook" not in json.dumps(doc)
+
+
 def test_the_format_is_a_setting(tmp_path):
     assert Settings.from_env({"RELAY_LOG_FORMAT": "text"}).log_format == "text"
     assert Settings.from_env({}).log_format == "auto"
