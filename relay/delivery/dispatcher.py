@@ -113,7 +113,7 @@ class Dispatcher:
     def _feed_loop(self) -> None:
         """Fresh deliveries from intake (relay.delivery.queue's feed), taken only while this process has room: the
         rest stays in Redis for the other workers."""
-        name = self.runtime.settings.queue_name
+        name, paused, check_at = self.runtime.settings.queue_name, False, 0.0
         while not self.stopping.is_set():
             with self.cond:
                 while self.held >= self.capacity and not self.stopping.is_set():
@@ -121,6 +121,11 @@ class Dispatcher:
             if self.stopping.is_set():
                 return
             try:
+                if time.monotonic() >= check_at:  # `rq suspend` holds the feed too, within a second
+                    paused, check_at = queue.suspended(self.runtime.redis), time.monotonic() + 1.0
+                if paused:
+                    self.stopping.wait(0.2)
+                    continue
                 ids = queue.take_fresh(self.runtime.redis, name, FEED_WAIT)
             except Exception as exc:  # Redis away: the sweeper finds what was stored meanwhile
                 log.warning("feed: %s: %s", type(exc).__name__, exc)

@@ -12,6 +12,7 @@ from rq import Queue
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
+from rq.suspension import is_suspended
 
 from relay.runtime import Runtime
 
@@ -118,6 +119,11 @@ def take_fresh(redis: Redis, name: str, wait: float | None) -> list[str]:
     ids = entry.decode().split()
     taken(redis, ids)
     return ids
+
+
+def suspended(redis: Redis) -> bool:
+    """Whether RQ's workers are suspended (`rq suspend`): the feed waits with them."""
+    return bool(is_suspended(redis))
 
 
 def give_back(redis: Redis, name: str, delivery_ids: list[str]) -> None:

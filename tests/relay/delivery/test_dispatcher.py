@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -123,3 +125,16 @@ def test_a_dead_target_waits_on_itself(api, runtime, sink, workers):
     assert sink.most["/dead"] <= 2
     waited = [d for d in dead if d.attempts_made == 0 and d.status == "pending"]
     assert waited  # waiting for a slot spent no attempt
+
+
+def test_the_feed_waits_while_rq_is_suspended(api, runtime, sink, workers):
+    from rq.suspension import resume, suspend
+
+    hook(api, f"{sink.url}/hook")
+    suspend(runtime.redis)  # what `rq suspend` does: an operator holds every worker
+    workers(send_concurrency=4)
+    send(api, "9.0.0")
+    time.sleep(2.5)  # more than the dispatcher's second between looks at the flag
+    assert sink.requests == [] and runtime.redis.llen(queue.feed(runtime.settings.queue_name)) == 1
+    resume(runtime.redis)
+    wait_for(lambda: len(statuses(runtime).get("succeeded", [])) == 1, timeout=30, what="sent after resume")

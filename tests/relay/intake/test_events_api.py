@@ -217,3 +217,15 @@ def test_deliveries_are_committed_before_they_are_queued(api, runtime, webhook, 
     monkeypatch.setattr(relay.delivery.queue, "enqueue_batch", spy)
     assert post_event(api, sample_event("contract_published")).status_code == 202
     assert visible == [True]
+
+
+def test_a_revoked_intake_token_is_refused_on_its_very_next_event(api, client, runtime):
+    made = api.post("/tokens", json={"name": "broker", "role": "intake"}).json
+    headers = {"Authorization": f"Bearer {made['token']}"}
+    assert client.post("/events", json=sample_event("contract_published"), headers=headers).status_code == 202
+    assert api.post(f"/tokens/{made['id']}/revoke").status_code == 200
+    again = {**sample_event("contract_published"), "consumerVersionNumber": "2.0.0"}
+    refused = client.post("/events", json=again, headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.json["error"]
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 1
