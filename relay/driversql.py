@@ -22,12 +22,12 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _processors(columns: Mapping[str, Column], dialect: Dialect, results: bool) -> dict[str, Callable]:
-    made = {}
-    for name, column in columns.items():
-        impl = column.type.dialect_impl(dialect)
-        made[name] = (impl.result_processor(dialect, None) if results else impl.bind_processor(dialect)) or _identity
-    return made
+def _processor(column: Column | None, dialect: Dialect, results: bool) -> Callable:
+    """The column type's own conversion of a value to the driver (or, with `results`, from it)."""
+    if column is None:
+        return _identity
+    impl = column.type.dialect_impl(dialect)
+    return (impl.result_processor(dialect, None) if results else impl.bind_processor(dialect)) or _identity
 
 
 class Sql:
@@ -41,13 +41,15 @@ class Sql:
         self._by_dialect: dict[str, tuple[str, dict[str, Callable], list[tuple[int, Callable]]]] = {}
 
     def prepared(self, dialect: Dialect) -> tuple[str, dict[str, Callable], list[tuple[int, Callable]]]:
-        """(driver text, bind converters, (column, converter) of the results that need one) for `dialect`."""
+        """(driver text, converters of the binds and (column, converter) of the results that need one)."""
         ready = self._by_dialect.get(dialect.name)
         if ready is None:
             text = self.text if dialect.name == "sqlite" else _NAMED.sub(r"%(\1)s", self.text.replace("%", "%%"))
-            convert = [_identity if c is None else _processors({"c": c}, dialect, True)["c"] for c in self.results]
-            results = [(i, f) for i, f in enumerate(convert) if f is not _identity]  # the columns that need it
-            ready = self._by_dialect[dialect.name] = (text, _processors(self.binds, dialect, False), results)
+            binds = {name: _processor(column, dialect, False) for name, column in self.binds.items()}
+            binds = {name: convert for name, convert in binds.items() if convert is not _identity}
+            results = [(i, convert) for i, convert in enumerate(_processor(c, dialect, True) for c in self.results)
+                       if convert is not _identity]  # only the columns that need it
+            ready = self._by_dialect[dialect.name] = (text, binds, results)
         return ready
 
 
@@ -65,7 +67,7 @@ class Tx:
     def _params(self, binds: dict[str, Callable], params: Mapping[str, Any]) -> dict[str, Any]:
         values = dict(params)
         for name, convert in binds.items():
-            if values.get(name) is not None and convert is not _identity:
+            if values.get(name) is not None:
                 values[name] = convert(values[name])
         return values
 

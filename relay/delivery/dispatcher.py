@@ -133,7 +133,7 @@ class Dispatcher:
                 continue
             if ids and not self.submit(ids):  # stopping, or full for SUBMIT_WAIT: another worker takes them
                 try:
-                    queue.give_back(self.runtime.redis, name, ids)
+                    queue.enqueue_batch(self.runtime.redis, name, ids, front=True)
                 except Exception as exc:  # unmarked and due: the sweeper queues them
                     log.warning("could not give back %d fresh deliveries: %s", len(ids), type(exc).__name__)
 

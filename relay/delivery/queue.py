@@ -98,11 +98,11 @@ def _queue_fresh(runtime: Runtime, delivery_ids: list[str]) -> None:
                     len(delivery_ids), type(exc).__name__)
 
 
-def enqueue_batch(redis: Redis, name: str, delivery_ids: list[str]) -> None:
-    """Fresh deliveries as one entry of the queue's feed, each id marked in FRESH so the sweeper knows it is
-    queued; one round trip."""
+def enqueue_batch(redis: Redis, name: str, delivery_ids: list[str], front: bool = False) -> None:
+    """Fresh deliveries as one entry of the queue's feed (at its head with `front`), each id marked in FRESH so
+    the sweeper knows it is queued; one round trip."""
     pipe = redis.pipeline(transaction=False)
-    pipe.rpush(feed(name), " ".join(delivery_ids))
+    (pipe.lpush if front else pipe.rpush)(feed(name), " ".join(delivery_ids))
     pipe.zadd(FRESH, dict.fromkeys(delivery_ids, time.time()))
     pipe.execute()
 
@@ -117,28 +117,13 @@ def take_fresh(redis: Redis, name: str, wait: float | None) -> list[str]:
     if not entry:
         return []
     ids = entry.decode().split()
-    taken(redis, ids)
+    redis.zrem(FRESH, *ids)  # taken: from now on their leases, not their marks, tell the sweeper about them
     return ids
 
 
 def suspended(redis: Redis) -> bool:
     """Whether RQ's workers are suspended (`rq suspend`): the feed waits with them."""
     return bool(is_suspended(redis))
-
-
-def give_back(redis: Redis, name: str, delivery_ids: list[str]) -> None:
-    """Put fresh deliveries this worker took but will not send back at the head of the feed, marked again."""
-    pipe = redis.pipeline()
-    pipe.lpush(feed(name), " ".join(delivery_ids))
-    pipe.zadd(FRESH, dict.fromkeys(delivery_ids, time.time()))
-    pipe.execute()
-
-
-def taken(redis: Redis, delivery_ids: Iterable[str]) -> None:
-    """A worker took these off the queue: from now on their leases, not their marks, tell the sweeper about them."""
-    ids = list(delivery_ids)
-    if ids:
-        redis.zrem(FRESH, *ids)
 
 
 def not_waiting(redis: Redis, name: str, due: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -161,13 +146,9 @@ def not_waiting(redis: Redis, name: str, due: list[tuple[str, int]]) -> list[tup
     lost = [(i, n) for (i, n), job in zip(due, jobs, strict=True)
             if job is None or job.id in stranded or job.get_status(refresh=False) not in WAITING]
     for stranded_id in stranded.intersection(job_id(i, n) for i, n in lost):
-        _unstrand(redis, intermediate, stranded_id)
+        intermediate.remove(stranded_id)
+        redis.delete(intermediate.get_first_seen_key(stranded_id))
     return lost
-
-
-def _unstrand(redis: Redis, intermediate: IntermediateQueue, stranded_id: str) -> None:
-    intermediate.remove(stranded_id)
-    redis.delete(intermediate.get_first_seen_key(stranded_id))
 
 
 def _stranded(intermediate: IntermediateQueue) -> set[str]:

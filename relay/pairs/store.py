@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import fields
@@ -71,19 +72,15 @@ def to_state(row: PairStateRow) -> PairState:
 _TABLE = PairStateRow.__table__
 _C = _TABLE.c
 _STATE_TYPES = {name: _C[name] for name in FIELDS}
-# Intake runs these on the driver's connection (relay.driversql). Rows are locked in tag order, so the main row
-# ('' tags) first; the statements depend on how many rows an event touches, so they are made per count.
-_LOCK_ROWS: dict[tuple[int, bool], Sql] = {}
-_INSERT_ROWS: dict[int, Sql] = {}
-_UPDATE_ROW = Sql(f"UPDATE pair_states SET {', '.join(f'{n} = :{n}' for n in STATE_COLUMNS)}, "
-                  "last_delivery_id = coalesce(:delivery_id, last_delivery_id) WHERE id = :row_id",
-                  binds=_STATE_TYPES)
-
-
 _NOTE_DELIVERY = (update(_TABLE)
                   .where(_C.consumer == bindparam("of_consumer"), _C.provider == bindparam("of_provider"),
                          _C.consumer_tag == "", _C.provider_tag == "")
                   .values(last_delivery_id=bindparam("delivery_id")))
+# Intake runs these on the driver's connection (relay.driversql). Rows are locked in tag order, so the main row
+# ('' tags) first; the statements depend on how many rows an event touches, so they are made (once) per count.
+_UPDATE_ROW = Sql(f"UPDATE pair_states SET {', '.join(f'{n} = :{n}' for n in STATE_COLUMNS)}, "
+                  "last_delivery_id = coalesce(:delivery_id, last_delivery_id) WHERE id = :row_id",
+                  binds=_STATE_TYPES)
 
 
 class StoredEvent(Protocol):
@@ -94,29 +91,23 @@ class StoredEvent(Protocol):
     received_at: datetime
 
 
+@functools.cache
 def _lock_rows(count: int, postgresql: bool) -> Sql:
-    sql = _LOCK_ROWS.get((count, postgresql))
-    if sql is None:
-        tags = ", ".join(f"(:ct{i}, :pt{i})" for i in range(count))
-        sql = _LOCK_ROWS[(count, postgresql)] = Sql(
-            f"SELECT id, {', '.join(FIELDS)} FROM pair_states WHERE consumer = :consumer AND provider = :provider "
-            f"AND (consumer_tag, provider_tag) IN ({tags}) ORDER BY consumer_tag, provider_tag"
-            + (" FOR UPDATE" if postgresql else ""), results=(None, *_STATE_TYPES.values()))
-    return sql
+    tags = ", ".join(f"(:ct{i}, :pt{i})" for i in range(count))
+    return Sql(f"SELECT id, {', '.join(FIELDS)} FROM pair_states WHERE consumer = :consumer AND provider = :provider "
+               f"AND (consumer_tag, provider_tag) IN ({tags}) ORDER BY consumer_tag, provider_tag"
+               + (" FOR UPDATE" if postgresql else ""), results=(None, *_STATE_TYPES.values()))
 
 
+@functools.cache
 def _insert_rows(count: int) -> Sql:
-    sql = _INSERT_ROWS.get(count)
-    if sql is None:
-        columns = (*FIELDS, "last_delivery_id")
-        values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(count))
-        # WHERE 1 = 0 updates nothing but still locks a conflicting row, waiting for its holder: see record().
-        sql = _INSERT_ROWS[count] = Sql(
-            f"INSERT INTO pair_states ({', '.join(columns)}) VALUES {values} "
-            f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET id = pair_states.id WHERE 1 = 0 "
-            f"RETURNING {', '.join(KEY_COLUMNS)}",
-            binds={f"{name}_{i}": column for i in range(count) for name, column in _STATE_TYPES.items()})
-    return sql
+    columns = (*FIELDS, "last_delivery_id")
+    values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(count))
+    # WHERE 1 = 0 updates nothing but still locks a conflicting row, waiting for its holder: see record().
+    return Sql(f"INSERT INTO pair_states ({', '.join(columns)}) VALUES {values} "
+               f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET id = pair_states.id WHERE 1 = 0 "
+               f"RETURNING {', '.join(KEY_COLUMNS)}",
+               binds={f"{name}_{i}": column for i in range(count) for name, column in _STATE_TYPES.items()})
 
 
 def _locked(tx: Tx, keys: list[PairKey]) -> dict[PairKey, tuple[int, PairState]]:
