@@ -84,8 +84,9 @@ class Dispatcher:
         self.wake.set()
         with self.cond:
             self.cond.notify_all()
-        for thread in self.threads[:2]:
-            thread.join(5)
+        for thread in self.threads:  # the feed's last read ends within FEED_WAIT, anything it took put back
+            if thread.name in ("admit", "slots", "feed"):
+                thread.join(5)
         with self.cond:
             left = [w.claimed for targets in self.waiting.values() for dq in targets.values() for w in dq]
             self.waiting.clear()

@@ -138,3 +138,13 @@ def test_the_feed_waits_while_rq_is_suspended(api, runtime, sink, workers):
     assert sink.requests == [] and runtime.redis.llen(queue.feed(runtime.settings.queue_name)) == 1
     resume(runtime.redis)
     wait_for(lambda: len(statuses(runtime).get("succeeded", [])) == 1, timeout=30, what="sent after resume")
+
+
+def test_a_stopped_dispatcher_holds_nothing_from_the_feed(api, runtime, sink, workers, drain):
+    """stop() returns only once the feed's last read has ended and anything it took is back in Redis: a worker
+    that stopped must not keep a fresh delivery another worker (here a burst drain) would send."""
+    hook(api, f"{sink.url}/hook")
+    workers(send_concurrency=2).dispatcher.stop(5)
+    send(api, "10.0.0")
+    drain()
+    assert len(sink.requests) == 1
