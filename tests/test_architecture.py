@@ -25,6 +25,8 @@ PROCESS_WIDE = {
     ("relay/pairs/badges.py", "render_svg"): "pure: the same text always renders the same SVG",
     ("relay/pairs/badges.py", "_json"): "pure: the same text always renders the same JSON",
     ("relay/web/api/openapi.py", "spec"): "the YAML file shipped with the package",
+    ("relay/pairs/store.py", "_lock_rows"): "pure: the statement for a number of pair rows, a constant",
+    ("relay/pairs/store.py", "_insert_rows"): "pure: the statement for a number of pair rows, a constant",
 }
 CACHE_DECORATORS = {"cache", "lru_cache", "cached"}
 MUTABLE_FACTORIES = {"dict", "list", "set", "OrderedDict", "defaultdict", "KnownSecrets", "Runtime", "Settings"}
