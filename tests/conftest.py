@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -18,7 +19,7 @@ from sqlalchemy import text
 from relay.app import create_app
 from relay.config import Settings
 from relay.db import make_engine, upgrade
-from relay.models import Base
+from relay.models import Base, utcnow
 from relay.runtime import Runtime
 from relay.security.tokens import create_token
 
@@ -284,3 +285,25 @@ def pact_event(name: str, sha: str = SAMPLE_SHA, n: int | None = None, **overrid
         variables["verificationResultUrl"] = url.rsplit("/", 1)[0] + f"/{n if n is not None else 1}"
     variables.update(overrides)
     return variables
+
+
+class Since:
+    """Bounds on when the relay did something: from just before the action to the moment a check is made.
+
+    A time the relay computed from that moment (a hold, a retry, a cool-down, a debounce window) is checked against
+    these bounds shifted by the delay it promises, never against the clock when the assertion runs, so a slow or
+    loaded machine cannot fail the check and a wrong delay still does.
+    """
+
+    def __init__(self) -> None:
+        self.start = utcnow() - timedelta(seconds=1)  # times stored in SQLite may be cut to the second
+
+    def later_by(self, at: str | datetime, seconds: float, most: float | None = None) -> bool:
+        """`at` lies `seconds` (up to `most`, when given) after a moment between the start and now."""
+        moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.start.tzinfo)
+        low = self.start + timedelta(seconds=seconds)
+        high = utcnow() + timedelta(seconds=seconds if most is None else most)
+        assert low <= moment <= high, f"{moment} is not {seconds} s after a moment in [{self.start}, now]"
+        return True
