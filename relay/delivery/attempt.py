@@ -79,7 +79,12 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     """Send once; never raises for a failed send — the Outcome says what happened, secrets redacted.
 
     With `holds`, a rate limit learnt from an earlier answer for the same credential and host stops the send
-    before it goes: the Outcome says `held` and nothing else."""
+    before it goes: the Outcome says `held` and nothing else.
+
+    No transaction may be open on `session`: secrets are read in short transactions of their own, and nothing
+    holds a database lock or connection while the target takes its time."""
+    if session.in_transaction():
+        raise RuntimeError("attempt() was called inside an open database transaction; end it before sending")
     integration = integrations.get(webhook.kind)
     renderer = Renderer(variables, secret_lookup(session, runtime))
     literal_secrets: list[str] = []
