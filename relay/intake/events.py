@@ -16,6 +16,7 @@ from relay.driversql import Driver, Sql, Tx
 from relay.errors import PayloadError
 from relay.intake.groupcommit import GroupCommit
 from relay.models import Delivery, Event, IdempotencyKey, Webhook, new_id, utcnow
+from relay.pairs.state import verification_number_too_large
 from relay.templating import KNOWN
 
 EVENT_NAMES = (
@@ -65,6 +66,8 @@ def parse(body: bytes) -> dict[str, str]:
     for field in ("consumerName", "providerName"):
         if not variables.get(field, "").strip() and field not in errors:
             errors[field] = ["is required"]
+    if verification_number_too_large(variables.get("verificationResultUrl", "")):
+        errors["verificationResultUrl"] = ["the verification result number is larger than a 64-bit integer"]
     if errors:
         raise PayloadError(errors)
     return variables

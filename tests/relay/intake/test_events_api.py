@@ -102,6 +102,10 @@ def test_test_events_are_never_deduplicated(api, runtime):
      + b"}", "buildUrl", "must be a string, not a number"),
     (b'{"eventName": "contract_published", "consumerName": -' + b"1" * 5000 + b', "providerName": "b"}',
      "consumerName", "must be a string, not a number"),
+    # Issue 23 #8: a verification result number past what int() parses (4,300 digits) or a 64-bit column holds.
+    *[({**sample_event("provider_verification_failed"), "verificationResultUrl":
+        f"https://broker.example/pacts/provider/P/consumer/C/pact-version/{'a' * 40}/verification-results/{n}"},
+       "verificationResultUrl", "verification result number") for n in ("9" * 4301, "9" * 20, str(2**63))],
 ])
 def test_bad_input_is_400_with_the_field_and_stores_nothing(api, runtime, body, field, message):
     resp = post_event(api, body)
