@@ -19,7 +19,7 @@ from relay.redact import HEADER_MASK, is_sensitive_header
 from relay.security.secrets import DecryptionError, Vault, is_sealed
 from relay.templating import PLACEHOLDER, host_is_templated, reference_only, template_errors
 
-UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
+UUID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,100}")
 DEFAULT_EVENTS = ["contract_content_changed"]
 TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeout", "uuid", "createdAt",
              "updatedAt", "_links", "signingSecret", "maxInFlight", "rateLimit", "debounce", "state", "paused",
@@ -30,10 +30,10 @@ MAX_RATE = 1000.0  # sends per second
 MAX_DEBOUNCE = 3600  # seconds
 DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
 # PactFlow team ids are UUIDs; any short id of those characters is kept as sent.
-TEAM_UUID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+TEAM_UUID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 MAX_TEXT = 10_000
 # RFC 9110 field names: a token. Anything else is refused at save time rather than failing every send.
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def new_uuid() -> str:
@@ -131,7 +131,7 @@ class WebhookInput:
     def _team(self, value: Any) -> str | None:
         if value is None or value == "":
             return None
-        if not isinstance(value, str) or not TEAM_UUID.match(value):
+        if not isinstance(value, str) or not TEAM_UUID.fullmatch(value):
             self.error("teamUuid", "must be a team id of 1 to 100 characters of A-Z, a-z, 0-9, _ and -")
             return None
         return value
@@ -297,7 +297,7 @@ class WebhookInput:
         if not isinstance(headers, dict):
             return  # _typed names the wrong type
         for name, value in headers.items():
-            if not isinstance(name, str) or not HEADER_NAME.match(name):
+            if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
                 self.error("request.headers", f"{str(name)[:100]!r} is not a header name (letters, digits and "
                                               "!#$%&'*+-.^_`|~ only)")
             elif isinstance(value, str) and any(c in value for c in "\r\n\0"):
