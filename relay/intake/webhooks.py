@@ -36,6 +36,33 @@ MAX_TEXT = 10_000
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
+def unstorable(value: Any, path: str = "") -> list[str]:
+    """The fields (dotted paths) of a JSON document holding a string no database column stores: a lone surrogate,
+    which JSON escapes can carry, or NUL, which PostgreSQL text refuses. Keys count as their field."""
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value or not _encodable(value) else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            field = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and ("\x00" in key or not _encodable(key)):
+                found.append(path or "body")
+            else:
+                found += unstorable(item, field)
+        return found
+    if isinstance(value, list):
+        return [f for i, item in enumerate(value) for f in unstorable(item, f"{path}[{i}]")]
+    return []
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def new_uuid() -> str:
     """Broker-style webhook id: 22 url-safe characters."""
     return pysecrets.token_urlsafe(16)
@@ -63,6 +90,10 @@ class WebhookInput:
         """Column values for a Webhook row, or PayloadError listing every problem by field."""
         if not isinstance(doc, dict):
             raise PayloadError.one("body", "must be a JSON object")
+        for field in unstorable(doc):
+            self.error(field, "must be valid Unicode text without NUL characters")
+        if self.errors:  # nothing else is worth saying about text no column can hold
+            raise PayloadError(self.errors)
         values: dict[str, Any] = {}
         description = doc.get("description", "")
         if not isinstance(description, str) or len(description) > MAX_TEXT:
