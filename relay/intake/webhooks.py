@@ -27,6 +27,7 @@ TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeou
 MAX_IN_FLIGHT = 1000
 MAX_TIMEOUT = 120  # seconds, for either timeout; leases and RQ's job timeout are sized to outlast it
 MAX_RATE = 1000.0  # sends per second
+MIN_RATE = 1 / 86400  # one send a day; less is a mistake, and 5e-324 paces at infinity
 MAX_DEBOUNCE = 3600  # seconds
 DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
 # PactFlow team ids are UUIDs; any short id of those characters is kept as sent.
@@ -195,8 +196,9 @@ class WebhookInput:
     def _rate_limit(self, value: Any) -> float | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RATE:
-            self.error("rateLimit", f"must be a number of sends per second above 0 and at most {MAX_RATE:g}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_RATE <= value <= MAX_RATE:
+            self.error("rateLimit", f"must be a number of sends per second from {MIN_RATE:.8f} (one a day) "
+                                    f"to {MAX_RATE:g}")
             return None
         return float(value)
 
