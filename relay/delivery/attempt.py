@@ -17,7 +17,7 @@ from relay.models import Secret, Webhook
 from relay.redact import Redactor
 from relay.runtime import Runtime
 from relay.security.secrets import DecryptionError, is_sealed
-from relay.templating import MissingSecret, Renderer
+from relay.templating import MissingSecret, RenderedTooLarge, Renderer
 
 DEFAULT_TIMEOUT = (5.0, 15.0)
 INTERNAL = "internal error"
@@ -127,7 +127,7 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     notes = [result.note] if result and result.note else []
     return Outcome(
         ok=result is not None and error is None, retryable=retryable,
-        request=redactor.data(request.to_log()) if request else None,
+        request=_cut(redactor.data(request.to_log())) if request else None,
         response=_cut(redactor.data(response.to_log())) if response else None,
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
         notes=[redactor.text(n) for n in notes], skipped=redactor.text(result.skipped) if result else "",
@@ -143,7 +143,8 @@ def _limit_key(runtime: Runtime, integration, built, credentials: list[str]) -> 
 
 
 def _cut(logged: dict[str, Any]) -> dict[str, Any]:
-    """The stored answer: its body cut to LOG_BODY_LIMIT after redaction, so no part of a secret is kept."""
+    """The stored request or answer: its body cut to LOG_BODY_LIMIT after redaction, so no part of a secret is
+    kept and a request rendered large is not stored whole with every attempt."""
     body = logged.get("body")
     return {**logged, "body": body[:LOG_BODY_LIMIT]} if isinstance(body, str) else logged
 
@@ -155,7 +156,7 @@ def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:
         return refused.message, False, None, None
     if isinstance(exc, DeliveryError):
         return exc.message, exc.retryable, exc.retry_after, exc.response
-    if isinstance(exc, (MissingSecret, DecryptionError)):
+    if isinstance(exc, (MissingSecret, DecryptionError, RenderedTooLarge)):
         return str(exc), False, None, None
     # a bug in an integration must not kill the worker; retry with the schedule
     return f"{INTERNAL}: {type(exc).__name__}: {exc}", True, None, None
