@@ -219,21 +219,21 @@ def _whole(env: Mapping[str, str], name: str, default: int, most: int = 10_000) 
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
         raise ConfigError(f"{name}: {raw!r} must be a whole number from 1 to {most}")
     return int(raw)
 
 
 def _count(env: Mapping[str, str], name: str) -> int:
     raw = (env.get(name) or "0").strip()
-    if not raw.isdigit() or int(raw) > 10:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 10:
         raise ConfigError(f"{name}: {raw!r} must be a whole number from 0 to 10 (the proxies in front of the relay)")
     return int(raw)
 
 
 def _failures(raw: str | None) -> int:
     raw = (raw or "5").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
         raise ConfigError(f"RELAY_BREAKER_FAILURES: {raw[:40]!r} must be a whole number from 1 to 1000")
     return int(raw)
 
@@ -242,7 +242,7 @@ def _port(env: Mapping[str, str], name: str) -> int | None:
     raw = (env.get(name) or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 65535:
         raise ConfigError(f"{name}: {raw!r} must be a port number from 1 to 65535")
     return int(raw)
 

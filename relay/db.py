@@ -44,7 +44,7 @@ def _driver_options(url: URL) -> tuple[URL, dict]:
     raw = url.query.get("prepare_threshold")
     if raw is None:
         return url, {}
-    if not isinstance(raw, str) or not (raw.lower() == "none" or raw.isdigit()):
+    if not isinstance(raw, str) or not (raw.lower() == "none" or (raw.isascii() and raw.isdigit())):
         raise ConfigError("RELAY_DATABASE_URL: prepare_threshold must be none or a whole number")
     return url.difference_update_query(["prepare_threshold"]), {
         "prepare_threshold": None if raw.lower() == "none" else int(raw)}

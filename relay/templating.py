@@ -17,10 +17,21 @@ VARIABLES = (
 KNOWN = frozenset(VARIABLES)
 PLACEHOLDER = re.compile(r"\$\{(pactbroker|user)\.([A-Za-z0-9_]+)\}")
 LOCATIONS = ("url", "header", "text", "json")
+# What the values substituted into one request may add up to: an event is at most 256 KiB, but a template may
+# repeat a value a thousand times (100 MB stored per attempt was seen), so the total is what is capped.
+MAX_RENDERED = 1024 * 1024
 # What may stand next to placeholders in a credential field that holds no credential itself: an HTTP
 # authentication scheme (`Bearer ${user.CIToken}`), separators and spaces.
 SCHEMES = r"bearer|basic|token|bot|digest|apikey|api-key|key|oauth|jwt|sso-key|ssws"
 REFERENCE_ONLY_REST = re.compile(rf"\s*(?:(?:{SCHEMES})\b)?[\s:]*", re.I)
+
+
+class RenderedTooLarge(ValueError):
+    """The values substituted into one request exceed MAX_RENDERED."""
+
+    def __init__(self):
+        super().__init__(f"the rendered request is larger than {MAX_RENDERED // 1024} KiB of substituted values; "
+                         "not sent (repeat a value fewer times, or send less of it)")
 
 
 class MissingSecret(LookupError):
@@ -82,6 +93,7 @@ class Renderer:
         self.variables = variables
         self.secrets = secrets
         self.used: set[str] = set()
+        self.rendered = 0  # characters substituted so far, against MAX_RENDERED
 
     def _value(self, match: re.Match) -> str | None:
         namespace, name = match.group(1), match.group(2)
@@ -99,7 +111,12 @@ class Renderer:
 
         def substitute(match: re.Match) -> str:
             value = self._value(match)
-            return match.group(0) if value is None else escape(value)
+            if value is None:
+                return match.group(0)
+            self.rendered += len(value)
+            if self.rendered > MAX_RENDERED:
+                raise RenderedTooLarge()
+            return escape(value)
 
         return PLACEHOLDER.sub(substitute, template)
 

@@ -17,7 +17,7 @@ from relay.models import Secret, Webhook
 from relay.redact import Redactor
 from relay.runtime import Runtime
 from relay.security.secrets import DecryptionError, is_sealed
-from relay.templating import MissingSecret, Renderer
+from relay.templating import MissingSecret, RenderedTooLarge, Renderer
 
 DEFAULT_TIMEOUT = (5.0, 15.0)
 INTERNAL = "internal error"
@@ -79,7 +79,12 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     """Send once; never raises for a failed send — the Outcome says what happened, secrets redacted.
 
     With `holds`, a rate limit learnt from an earlier answer for the same credential and host stops the send
-    before it goes: the Outcome says `held` and nothing else."""
+    before it goes: the Outcome says `held` and nothing else.
+
+    No transaction may be open on `session`: secrets are read in short transactions of their own, and nothing
+    holds a database lock or connection while the target takes its time."""
+    if session.in_transaction():
+        raise RuntimeError("attempt() was called inside an open database transaction; end it before sending")
     integration = integrations.get(webhook.kind)
     renderer = Renderer(variables, secret_lookup(session, runtime))
     literal_secrets: list[str] = []
@@ -122,7 +127,7 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
     notes = [result.note] if result and result.note else []
     return Outcome(
         ok=result is not None and error is None, retryable=retryable,
-        request=redactor.data(request.to_log()) if request else None,
+        request=_cut(redactor.data(request.to_log())) if request else None,
         response=_cut(redactor.data(response.to_log())) if response else None,
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
         notes=[redactor.text(n) for n in notes], skipped=redactor.text(result.skipped) if result else "",
@@ -138,7 +143,8 @@ def _limit_key(runtime: Runtime, integration, built, credentials: list[str]) -> 
 
 
 def _cut(logged: dict[str, Any]) -> dict[str, Any]:
-    """The stored answer: its body cut to LOG_BODY_LIMIT after redaction, so no part of a secret is kept."""
+    """The stored request or answer: its body cut to LOG_BODY_LIMIT after redaction, so no part of a secret is
+    kept and a request rendered large is not stored whole with every attempt."""
     body = logged.get("body")
     return {**logged, "body": body[:LOG_BODY_LIMIT]} if isinstance(body, str) else logged
 
@@ -150,7 +156,7 @@ def _failure(exc: Exception) -> tuple[str, bool, float | None, Response | None]:
         return refused.message, False, None, None
     if isinstance(exc, DeliveryError):
         return exc.message, exc.retryable, exc.retry_after, exc.response
-    if isinstance(exc, (MissingSecret, DecryptionError)):
+    if isinstance(exc, (MissingSecret, DecryptionError, RenderedTooLarge)):
         return str(exc), False, None, None
     # a bug in an integration must not kill the worker; retry with the schedule
     return f"{INTERNAL}: {type(exc).__name__}: {exc}", True, None, None

@@ -152,7 +152,7 @@ def release_orphans(session: Session) -> int:
 
 def _alive(owner: str) -> bool:
     parts = owner.split(":")
-    if len(parts) < 4 or not parts[1].isdigit():
+    if len(parts) < 4 or not (parts[1].isascii() and parts[1].isdigit()):
         return True  # not ours to judge; its lease will expire
     pid = int(parts[1])
     if pid == os.getpid():

@@ -58,7 +58,7 @@ def hold_seconds(status: int | None, headers: Mapping[str, str] | None, now: flo
 
 def _reset_in(value: str, now: float | None) -> float | None:
     value = value.strip()
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         return None
     return max(0.0, float(value) - (time.time() if now is None else now))
 

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from relay import metrics
 from relay.delivery import leases, limits, policies, retry
-from relay.delivery.attempt import Outcome, attempt
+from relay.delivery.attempt import INTERNAL, Outcome, attempt
 from relay.models import Attempt, Delivery
 from relay.runtime import Runtime
 
@@ -107,7 +109,15 @@ def _run(runtime: Runtime, claimed: leases.Claimed, record: Callable[[Record], b
     else:
         # The checks before the send (a paused target, a webhook's rateLimit, a newer status or event) end the
         # delivery or defer it, spending no attempt.
-        decision = policies.before_send(runtime, claimed)
+        try:
+            decision = policies.before_send(runtime, claimed)
+        except (RedisError, SQLAlchemyError):
+            raise  # a dependency away: the lease expires and the delivery is tried again, spending nothing
+        except Exception as exc:  # a bug of ours: fail this delivery, saying why, rather than re-lease it forever
+            log.exception("delivery %s: the checks before its send failed", delivery_id)
+            return _record(runtime, claimed, number, kind, record, None, Outcome(
+                ok=False, retryable=False, request=None, response=None, duration_ms=0, internal=True,
+                error=f"{INTERNAL}: {type(exc).__name__}: {exc}"))
         if decision.action != "send":
             return _held_back(runtime, claimed, decision)
         # No transaction stays open during the send (secret lookups end theirs), so on SQLite the write lock is
@@ -116,6 +126,12 @@ def _run(runtime: Runtime, claimed: leases.Claimed, record: Callable[[Record], b
             outcome = attempt(session, runtime, webhook, claimed.variables, delivery_id, holds=True)
         if outcome.held:  # a rate limit learnt from another send with this credential and host
             return _held_back(runtime, claimed, policies.held(outcome))
+    return _record(runtime, claimed, number, kind, record, decision if webhook is not None else None, outcome)
+
+
+def _record(runtime: Runtime, claimed: leases.Claimed, number: int, kind: str,
+            record: Callable[[Record], bool] | None, decision: policies.Decision | None, outcome: Outcome) -> str:
+    delivery_id, webhook = claimed.delivery_id, claimed.webhook
     status, delay = _next_state(runtime, outcome, number)
     done = Record(claimed, number, status, delay, outcome)
     recorded = record(done) if record is not None else _write_one(runtime, done)
@@ -128,7 +144,7 @@ def _run(runtime: Runtime, claimed: leases.Claimed, record: Callable[[Record], b
         log.warning("delivery %s attempt %s finished after its lease was lost; not recorded", delivery_id, number,
                     extra=ids)
         return LEASE_LOST
-    if webhook is not None:  # what the answer teaches: the breaker, and rate limits for every later send
+    if webhook is not None and decision is not None:  # what the answer teaches: the breaker, rate limits
         policies.after_send(runtime, claimed, decision, outcome)
     metrics.attempt_recorded(kind, status, outcome.duration_ms / 1000)
     log.info("delivery %s attempt %s: %s", delivery_id, number, status,

@@ -21,6 +21,12 @@ def execute_once(session, rt, hook: Webhook, choice: dict | None = None) -> dict
     """Send once now with the chosen event (default: the last matching one, or a sample) and say what
     happened; stores nothing."""
     variables, event_id, warnings = test_event(session, hook, choice or {})
+    # Everything the sends need is read: end the transaction before they go (on SQLite it holds the write
+    # lock; anywhere it would hold a connection for as long as the target takes). The webhook leaves the
+    # session first, so that the rollback keeps its loaded values instead of reading them again mid-send.
+    if hook in session:
+        session.expunge(hook)
+    session.rollback()
     outcome = attempt(session, rt, hook, variables, f"test-{hook.uuid}")
     result = {**_result(outcome), "event": event_id, "eventName": variables.get("eventName", ""),
               "consumer": variables.get("consumerName", ""), "provider": variables.get("providerName", ""),
@@ -31,7 +37,6 @@ def execute_once(session, rt, hook: Webhook, choice: dict | None = None) -> dict
         result["failureEvent"] = {**_result(failing), "eventName": FAILURE_VALUES["eventName"]}
         success = failing.verdict == "succeeded"
     result["success"] = success
-    session.rollback()  # end the read transaction; the audit entry gets its own
     record(session, "webhook.executed", uuid=hook.uuid, event=event_id, success=success, status=outcome.verdict,
            error=outcome.error or (result.get("failureEvent") or {}).get("error"),
            httpStatus=outcome.response["status"] if outcome.response else None)

@@ -90,7 +90,7 @@ def _plan_secrets(session, vault, secrets, env, prune, result, problems) -> set[
         return set()
     for name, spec in secrets.items():
         where = f"secrets.{name}"
-        if not isinstance(name, str) or not SECRET_NAME.match(name):
+        if not isinstance(name, str) or not SECRET_NAME.fullmatch(name):
             problems.append(f"{where}: names are letters and digits only")
             continue
         if not isinstance(spec, dict) or not isinstance(spec.get("env"), str) or set(spec) - {"env", "description"}:
@@ -142,7 +142,7 @@ def _plan_webhooks(session, settings, vault, declared, secret_names, prune, resu
     for i, doc in enumerate(declared):
         uuid = doc.get("uuid") if isinstance(doc, dict) else None
         where = f"webhooks[{i}]"
-        if not isinstance(uuid, str) or not hooks.UUID_PATTERN.match(uuid):
+        if not isinstance(uuid, str) or not hooks.UUID_PATTERN.fullmatch(uuid):
             problems.append(f"{where}.uuid: required, 16 to 100 characters of A-Z, a-z, 0-9, _ and -")
             continue
         if uuid in seen:

@@ -16,6 +16,7 @@ from relay.driversql import Driver, Sql, Tx
 from relay.errors import PayloadError
 from relay.intake.groupcommit import GroupCommit
 from relay.models import Delivery, Event, IdempotencyKey, Webhook, new_id, utcnow
+from relay.pairs.state import verification_number_too_large
 from relay.templating import KNOWN
 
 EVENT_NAMES = (
@@ -33,6 +34,7 @@ class Intake:
     to_enqueue: list[str]
     duplicate: bool = False
     event_name: str = ""
+    conflict: bool = False  # the Idempotency-Key was used before for an event with other content
 
 
 def parse(body: bytes) -> dict[str, str]:
@@ -65,6 +67,8 @@ def parse(body: bytes) -> dict[str, str]:
     for field in ("consumerName", "providerName"):
         if not variables.get(field, "").strip() and field not in errors:
             errors[field] = ["is required"]
+    if verification_number_too_large(variables.get("verificationResultUrl", "")):
+        errors["verificationResultUrl"] = ["the verification result number is larger than a 64-bit integer"]
     if errors:
         raise PayloadError(errors)
     return variables
@@ -85,8 +89,12 @@ def _json_type(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def dedup_key(body: bytes, idempotency_key: str | None) -> str:
-    source = b"key:" + idempotency_key.encode() if idempotency_key else b"body:" + body
+def dedup_key(body: bytes, idempotency_key: str | None, scope: str = "") -> str:
+    """An Idempotency-Key counts within its `scope` (the sending token), so one sender cannot claim another's."""
+    if idempotency_key:
+        source = b"key:" + scope.encode() + b"\0" + idempotency_key.encode()
+    else:
+        source = b"body:" + body
     return hashlib.sha256(source).hexdigest()
 
 
@@ -143,6 +151,7 @@ _CLAIM_KEY = Sql("INSERT INTO idempotency_keys (key, event_id, created_at) VALUE
                  "WHERE idempotency_keys.created_at <= :stale RETURNING event_id",
                  binds={"at": _K.created_at, "stale": _K.created_at})
 _SEEN = Sql("SELECT event_id FROM idempotency_keys WHERE key = :key")
+_VARIABLES = Sql("SELECT variables FROM events WHERE id = :id", results=(_E.variables,))
 _DELIVERY_COUNT = Sql("SELECT count(*) FROM deliveries WHERE event_id = :event_id")
 _INSERT_EVENT = Sql("INSERT INTO events (id, name, consumer, provider, variables, received_at) "
                     "VALUES (:id, :name, :consumer, :provider, :variables, :received_at)",
@@ -178,13 +187,15 @@ class SubscriptionCache:
 
 def receive(driver: Driver, body: bytes, idempotency_key: str | None = None,
             now: datetime | None = None, on_store: Iterable = (),
-            subscriptions: SubscriptionCache | None = None, group: GroupCommit | None = None) -> Intake:
+            subscriptions: SubscriptionCache | None = None, group: GroupCommit | None = None,
+            key_scope: str = "") -> Intake:
     """Store one event and a delivery per matching webhook in one transaction (shared with the concurrent
     intakes of `group`); a repeat within 24 h returns the first event. The hooks in `on_store` run inside it,
-    called with (tx, Stored, first delivery id or None)."""
+    called with (tx, Stored, first delivery id or None). An Idempotency-Key counts per `key_scope` (the token);
+    reused for other content, it stores nothing and says `conflict`."""
     variables = parse(body)
     now = now or utcnow()
-    key = None if variables["eventName"] == TEST_EVENT else dedup_key(body, idempotency_key)
+    key = None if variables["eventName"] == TEST_EVENT else dedup_key(body, idempotency_key, key_scope)
     event = Stored(new_id(), variables["eventName"], variables, now)
     cache = subscriptions or SubscriptionCache()
 
@@ -192,6 +203,11 @@ def receive(driver: Driver, body: bytes, idempotency_key: str | None = None,
         if key and not tx.rows(_CLAIM_KEY, {"key": key, "event_id": event.id, "at": now,
                                             "stale": now - DEDUP_WINDOW}):
             first = tx.rows(_SEEN, {"key": key})[0][0]
+            if idempotency_key:
+                seen = tx.rows(_VARIABLES, {"id": first})
+                if seen and seen[0][0] != variables:
+                    return Intake(event_id=first, deliveries=0, to_enqueue=[], duplicate=True,
+                                  event_name=event.name, conflict=True)
             count = tx.rows(_DELIVERY_COUNT, {"event_id": first})[0][0]
             return Intake(event_id=first, deliveries=count, to_enqueue=[], duplicate=True, event_name=event.name)
         tx.run(_INSERT_EVENT, {"id": event.id, "name": event.name, "consumer": variables["consumerName"],

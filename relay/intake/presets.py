@@ -10,7 +10,7 @@ from urllib.parse import quote
 from integrations.base import FieldErrors, dot_segment, split_url
 
 MARK = re.compile(r"\{\{([a-z_]+)\}\}")
-SECRET_NAME = re.compile(r"^[A-Za-z0-9]+$")
+SECRET_NAME = re.compile(r"[A-Za-z0-9]+")
 WEBHOOK_KEYS = ("description", "consumer", "provider", "enabled", "events")
 VERIFY_EVENTS = ("contract_requiring_verification_published",)
 STATUS_EVENTS = ("contract_published", "provider_verification_published")
@@ -170,7 +170,7 @@ def expand(name: str, params: dict[str, Any]) -> dict[str, Any]:
         elif spec.kind not in ("base_url", "secret") and any(
                 not part or dot_segment(part) for part in (value.split("/") if spec.slashes else [value])):
             errors[key] = ["must not be or contain an empty, '.' or '..' path segment"]
-        elif spec.kind == "secret" and not SECRET_NAME.match(value):
+        elif spec.kind == "secret" and not SECRET_NAME.fullmatch(value):
             errors[key] = ["must be a secret name (letters and digits)"]
         elif spec.kind == "base_url" and (split_url(value) is None or split_url(value).scheme not in ("http", "https")
                                           or not split_url(value).hostname):

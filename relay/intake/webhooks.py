@@ -19,7 +19,7 @@ from relay.redact import HEADER_MASK, is_sensitive_header
 from relay.security.secrets import DecryptionError, Vault, is_sealed
 from relay.templating import PLACEHOLDER, host_is_templated, reference_only, template_errors
 
-UUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
+UUID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,100}")
 DEFAULT_EVENTS = ["contract_content_changed"]
 TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeout", "uuid", "createdAt",
              "updatedAt", "_links", "signingSecret", "maxInFlight", "rateLimit", "debounce", "state", "paused",
@@ -27,13 +27,41 @@ TOP_LEVEL = {"description", "consumer", "provider", "events", "enabled", "timeou
 MAX_IN_FLIGHT = 1000
 MAX_TIMEOUT = 120  # seconds, for either timeout; leases and RQ's job timeout are sized to outlast it
 MAX_RATE = 1000.0  # sends per second
+MIN_RATE = 1 / 86400  # one send a day; less is a mistake, and 5e-324 paces at infinity
 MAX_DEBOUNCE = 3600  # seconds
 DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
 # PactFlow team ids are UUIDs; any short id of those characters is kept as sent.
-TEAM_UUID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+TEAM_UUID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 MAX_TEXT = 10_000
 # RFC 9110 field names: a token. Anything else is refused at save time rather than failing every send.
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def unstorable(value: Any, path: str = "") -> list[str]:
+    """The fields (dotted paths) of a JSON document holding a string no database column stores: a lone surrogate,
+    which JSON escapes can carry, or NUL, which PostgreSQL text refuses. Keys count as their field."""
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value or not _encodable(value) else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            field = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and ("\x00" in key or not _encodable(key)):
+                found.append(path or "body")
+            else:
+                found += unstorable(item, field)
+        return found
+    if isinstance(value, list):
+        return [f for i, item in enumerate(value) for f in unstorable(item, f"{path}[{i}]")]
+    return []
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def new_uuid() -> str:
@@ -63,6 +91,10 @@ class WebhookInput:
         """Column values for a Webhook row, or PayloadError listing every problem by field."""
         if not isinstance(doc, dict):
             raise PayloadError.one("body", "must be a JSON object")
+        for field in unstorable(doc):
+            self.error(field, "must be valid Unicode text without NUL characters")
+        if self.errors:  # nothing else is worth saying about text no column can hold
+            raise PayloadError(self.errors)
         values: dict[str, Any] = {}
         description = doc.get("description", "")
         if not isinstance(description, str) or len(description) > MAX_TEXT:
@@ -131,7 +163,7 @@ class WebhookInput:
     def _team(self, value: Any) -> str | None:
         if value is None or value == "":
             return None
-        if not isinstance(value, str) or not TEAM_UUID.match(value):
+        if not isinstance(value, str) or not TEAM_UUID.fullmatch(value):
             self.error("teamUuid", "must be a team id of 1 to 100 characters of A-Z, a-z, 0-9, _ and -")
             return None
         return value
@@ -164,8 +196,9 @@ class WebhookInput:
     def _rate_limit(self, value: Any) -> float | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RATE:
-            self.error("rateLimit", f"must be a number of sends per second above 0 and at most {MAX_RATE:g}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_RATE <= value <= MAX_RATE:
+            self.error("rateLimit", f"must be a number of sends per second from {MIN_RATE:.8f} (one a day) "
+                                    f"to {MAX_RATE:g}")
             return None
         return float(value)
 
@@ -297,7 +330,7 @@ class WebhookInput:
         if not isinstance(headers, dict):
             return  # _typed names the wrong type
         for name, value in headers.items():
-            if not isinstance(name, str) or not HEADER_NAME.match(name):
+            if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
                 self.error("request.headers", f"{str(name)[:100]!r} is not a header name (letters, digits and "
                                               "!#$%&'*+-.^_`|~ only)")
             elif isinstance(value, str) and any(c in value for c in "\r\n\0"):

@@ -20,6 +20,7 @@ UNTAGGED = ":untagged"
 
 _PACT_SHA = re.compile(r"/pact-version/([^/?#]+)")
 _VERIFICATION_NUMBER = re.compile(r"/verification-results/(\d+)(?:[/?#]|$)")
+MAX_VERIFICATION_NUMBER = 2**63 - 1  # the column is a BIGINT
 _SUCCESS = {"githubVerificationStatus": "success", "gitlabVerificationStatus": "success",
             "bitbucketVerificationStatus": "SUCCESSFUL", "azureDevOpsVerificationStatus": "succeeded"}
 _FAILURE = {"githubVerificationStatus": "failure", "gitlabVerificationStatus": "failed",
@@ -132,9 +133,17 @@ def pact_sha(url: str) -> str:
 
 
 def verification_number(url: str) -> int | None:
-    """The n of a verificationResultUrl ending in verification-results/<n>."""
+    """The n of a verificationResultUrl ending in verification-results/<n>; None when absent or beyond 64 bits
+    (intake refuses such a URL: `verification_number_too_large`)."""
     match = _VERIFICATION_NUMBER.search(url or "")
-    return int(match.group(1)) if match else None
+    if not match or len(match.group(1)) > len(str(MAX_VERIFICATION_NUMBER)):
+        return None  # int() refuses more than 4,300 digits; no broker numbers its results past 64 bits
+    number = int(match.group(1))
+    return number if number <= MAX_VERIFICATION_NUMBER else None
+
+
+def verification_number_too_large(url: str) -> bool:
+    return _VERIFICATION_NUMBER.search(url or "") is not None and verification_number(url) is None
 
 
 def verification_success(variables: Mapping[str, str]) -> bool | None:

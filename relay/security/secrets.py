@@ -17,7 +17,7 @@ from relay.templating import PLACEHOLDER
 
 SEALED_PREFIX = "enc:"
 MASK = "**********"
-NAME = re.compile(r"^[A-Za-z0-9]{1,100}$")
+NAME = re.compile(r"[A-Za-z0-9]{1,100}")
 MAX_VALUE = 64 * 1024
 
 
@@ -60,7 +60,7 @@ def is_sealed(value: object) -> bool:
 
 def find(session: Session, name: str) -> Secret:
     """The stored secret called `name`, or NotFound (a 404) naming it."""
-    secret = session.get(Secret, name) if NAME.match(name) else None
+    secret = session.get(Secret, name) if NAME.fullmatch(name) else None
     if secret is None:
         raise NotFound(f"no secret {name[:100]!r}")
     return secret
@@ -70,7 +70,7 @@ def save(session: Session, vault: Vault, name: object, value: object, descriptio
          ) -> tuple[Secret, bool]:
     """Validate and encrypt a secret into the session (the caller commits); True when it is new."""
     errors: dict[str, list[str]] = {}
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         errors["name"] = ["must be 1 to 100 letters and digits (A-Z, a-z, 0-9)"]
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE:
         errors["value"] = [f"must be a non-empty string of at most {MAX_VALUE // 1024} KiB"]

@@ -14,7 +14,7 @@ from relay.models import User
 
 # A user signs in to the UI; `intake` is for the Pact Broker's token only.
 ROLES = ("admin", "write", "read")
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 
@@ -45,7 +45,7 @@ def password_problem(password: str) -> str | None:
 def create_user(session: Session, email: str, role: str, password: str) -> User:
     """A new user in the session (the caller commits); ValueError with a readable message otherwise."""
     email = normalize_email(email)
-    if not EMAIL.match(email) or len(email) > 254:
+    if not EMAIL.fullmatch(email) or len(email) > 254:
         raise ValueError(f"{email[:100]!r} is not an e-mail address")
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")

@@ -83,7 +83,7 @@ def nul_problem(value: Any) -> str | None:
 
 def limit_arg(default: int = 50, maximum: int = 500) -> int:
     raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:  # int('²') raises
         raise PayloadError.one("limit", f"must be a whole number from 1 to {maximum}")
     return int(raw)
 

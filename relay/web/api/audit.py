@@ -22,9 +22,9 @@ def _time(name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace(" ", "+"))  # a "+" in a query string arrives as a space
-    except ValueError:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
         raise PayloadError.one(name, "must be an ISO 8601 date or date and time, e.g. 2030-01-31T12:00:00Z")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @bp.get("/audit")

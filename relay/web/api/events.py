@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 
 from relay import metrics
@@ -32,7 +32,7 @@ def receive():
     try:
         intake = events.receive(runtime().driver, body_bytes(), key, on_store=[store.record],
                                 subscriptions=runtime().cache(events.SubscriptionCache),
-                                group=runtime().cache(GroupCommit))
+                                group=runtime().cache(GroupCommit), key_scope=str(g.token.id))
     except PayloadError as exc:
         _rejected("invalid", sorted(exc.errors))
         raise
@@ -40,6 +40,10 @@ def receive():
         metrics.event_received("unknown", "unavailable")
         log.warning("event not stored: database unavailable", extra={"outcome": "unavailable"})
         raise
+    if intake.conflict:
+        _rejected("invalid", ["Idempotency-Key"])
+        raise PayloadError.one("Idempotency-Key", "was used before for an event with other content; "
+                                                  "send a new key for a new event", status=422)
     outcome = "duplicate" if intake.duplicate else "stored"
     metrics.event_received(intake.event_name, outcome)
     log.info("event %s %s", intake.event_id, outcome,

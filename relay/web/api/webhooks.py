@@ -32,7 +32,7 @@ def _register_converter(state) -> None:
 
 
 def _get(uuid: str) -> Webhook:
-    hook = db().get(Webhook, uuid) if webhooks.UUID_PATTERN.match(uuid) else None
+    hook = db().get(Webhook, uuid) if webhooks.UUID_PATTERN.fullmatch(uuid) else None
     if hook is None:
         raise NotFound(f"no webhook {uuid[:100]!r}")
     return hook
@@ -156,7 +156,7 @@ def show(uuid: str):
 @bp.put("/webhooks/<webhook:uuid>")
 @require("write")
 def upsert(uuid: str):
-    if not webhooks.UUID_PATTERN.match(uuid):
+    if not webhooks.UUID_PATTERN.fullmatch(uuid):
         raise PayloadError.one("uuid", "must be 16 to 100 characters of A-Z, a-z, 0-9, _ and -")
     session = db()
     hook = session.get(Webhook, uuid)

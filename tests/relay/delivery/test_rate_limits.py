@@ -121,3 +121,34 @@ def test_rate_limit_and_debounce_are_validated(relay, httpserver):
     resp = relay.api.post("/webhooks", json={"slack": {"webhook_url": "https://hooks.slack.com/services/x"},
                                              "debounce": 30})
     assert resp.status_code == 400 and "CI triggers" in resp.json["errors"]["debounce"][0]
+
+
+def test_a_rate_limit_too_small_to_pace_is_refused_at_save(relay):
+    """Issue 23 #7: 1e6 / 5e-324 is infinity, and the dispatcher's int() of it raised OverflowError forever."""
+    for value in (5e-324, 1e-12, 1 / 86400 / 2):
+        resp = relay.api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}],
+                                                 "rateLimit": value,
+                                                 "request": {"method": "POST", "url": "https://ci.example.com/a"}})
+        assert resp.status_code == 400 and "rateLimit" in resp.json["errors"], (value, resp.json)
+    ok = relay.api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}], "rateLimit": 1 / 86400,
+                                           "request": {"method": "POST", "url": "https://ci.example.com/a"}})
+    assert ok.status_code == 201, ok.json
+
+
+def test_an_internal_error_before_the_send_fails_that_delivery_with_its_reason(relay, httpserver):
+    """Issue 23 #7: a rate limit stored before the check (or any bug of ours before the send) fails the delivery
+    once, saying why, instead of leaving it pending and leased again every lease period."""
+    from sqlalchemy import update
+
+    from relay.models import Webhook
+
+    httpserver.expect_request("/a").respond_with_data("ok")
+    broken = relay.hook({"request": {"method": "POST", "url": httpserver.url_for("/a")}})
+    with relay.runtime.sessions.begin() as session:
+        session.execute(update(Webhook).where(Webhook.uuid == broken["uuid"]).values(rate_limit=5e-324))
+    relay.event()
+    relay.drain()
+    (delivery,) = relay.deliveries(broken)
+    assert delivery["status"] == "failed", delivery
+    assert "internal error" in delivery["attempts"][0]["error"] and "OverflowError" in delivery["attempts"][0]["error"]
+    assert httpserver.log == []

@@ -67,8 +67,34 @@ def test_idempotency_key_decides_over_the_body(api, runtime):
     event["consumerVersionNumber"] = "other"
     again = post_event(api, event, **{"Idempotency-Key": "k1"})
     other = post_event(api, event, **{"Idempotency-Key": "k2"})
-    assert again.status_code == 200 and again.json["event"] == first.json["event"]
+    assert again.status_code == 422  # issue 23 #13: the same key for other content is refused, not taken
     assert other.status_code == 202 and other.json["event"] != first.json["event"]
+
+
+def test_idempotency_keys_belong_to_the_token_that_sent_them(api, runtime, tokens):
+    """Issue 23 #13: token B reusing token A's key got A's event back, and B's event was never stored."""
+    from relay.security.tokens import create_token
+
+    with runtime.sessions.begin() as session:
+        _, other = create_token(session, "second-broker", "intake")
+    event = sample_event("contract_published")
+    first = post_event(api, event, **{"Idempotency-Key": "shared"})
+    theirs = post_event(api, {**event, "consumerVersionNumber": "theirs"},
+                        **{"Idempotency-Key": "shared", "Authorization": f"Bearer {other}"})
+    assert first.status_code == 202 and theirs.status_code == 202, theirs.json
+    assert theirs.json["event"] != first.json["event"]
+    assert count(runtime, Event) == 2
+
+
+def test_a_key_reused_with_another_body_is_422(api, runtime):
+    """Issue 23 #13: the same key with different content is a client error, not a silent duplicate."""
+    event = sample_event("contract_published")
+    first = post_event(api, event, **{"Idempotency-Key": "k-422"})
+    again = post_event(api, json.dumps(event, indent=2), **{"Idempotency-Key": "k-422"})  # same content, respaced
+    other = post_event(api, {**event, "consumerVersionNumber": "other"}, **{"Idempotency-Key": "k-422"})
+    assert again.status_code == 200 and again.json["event"] == first.json["event"]
+    assert other.status_code == 422 and "Idempotency-Key" in other.json["errors"], other.json
+    assert count(runtime, Event) == 1
 
 
 def test_test_events_are_never_deduplicated(api, runtime):
@@ -102,6 +128,10 @@ def test_test_events_are_never_deduplicated(api, runtime):
      + b"}", "buildUrl", "must be a string, not a number"),
     (b'{"eventName": "contract_published", "consumerName": -' + b"1" * 5000 + b', "providerName": "b"}',
      "consumerName", "must be a string, not a number"),
+    # Issue 23 #8: a verification result number past what int() parses (4,300 digits) or a 64-bit column holds.
+    *[({**sample_event("provider_verification_failed"), "verificationResultUrl":
+        f"https://broker.example/pacts/provider/P/consumer/C/pact-version/{'a' * 40}/verification-results/{n}"},
+       "verificationResultUrl", "verification result number") for n in ("9" * 4301, "9" * 20, str(2**63))],
 ])
 def test_bad_input_is_400_with_the_field_and_stores_nothing(api, runtime, body, field, message):
     resp = post_event(api, body)

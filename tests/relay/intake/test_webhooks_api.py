@@ -102,6 +102,20 @@ def test_put_with_invalid_uuid_is_400(api):
     assert api.put("/webhooks/has%20space%20in%20it!!", json=hook()).status_code == 400
 
 
+def test_a_trailing_newline_never_passes_a_pattern(api, runtime):
+    """Issue 23 #11: `^...$` with re.match accepts a trailing newline; every pattern must match the whole value."""
+    put = api.put("/webhooks/AAAAAAAAAAAAAAAAAAAA%0A", json=hook())
+    assert put.status_code == 400 and "uuid" in put.json["errors"], put.json
+    team = api.post("/webhooks", json={**hook(), "teamUuid": "t\n"})
+    assert team.status_code == 400 and "teamUuid" in team.json["errors"], team.json
+    header = api.post("/webhooks", json=hook(headers={"X-Name\n": "v"}))
+    assert header.status_code == 400, header.json
+    secret = api.post("/secrets", json={"name": "Trail\n", "value": "a-value-1234"})
+    assert secret.status_code == 400 and "name" in secret.json["errors"], secret.json
+    with runtime.sessions() as session:
+        assert session.scalars(select(Webhook)).all() == []
+
+
 def test_unknown_webhook_is_404(api):
     assert api.get("/webhooks/aaaaaaaaaaaaaaaaaaaa").status_code == 404
     assert api.delete("/webhooks/aaaaaaaaaaaaaaaaaaaa").status_code == 404

@@ -154,7 +154,9 @@ def audit_log():
     """Newest first, keyset-paged on the chain position."""
     query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(AUDIT_PAGE + 1)
     before = request.args.get("before", "")
-    if before.isdigit():
+    if not (before.isascii() and before.isdigit() and len(before) <= 18):
+        before = ""  # no page cursor the view made: the newest page
+    if before:
         query = query.where(AuditEntry.seq < int(before))
     kind = request.args.get("type", "").strip()
     if kind:  # a prefix: "webhook" finds webhook.created, webhook.updated, ...
@@ -164,4 +166,4 @@ def audit_log():
     found = found[:AUDIT_PAGE]
     return render_template("audit.html", entries=auditview.rows(db(), found),
                            older=found[-1].seq if more else None,
-                           type=kind, paged=before.isdigit())
+                           type=kind, paged=bool(before))

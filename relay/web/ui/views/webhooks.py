@@ -50,7 +50,7 @@ VARIABLE_HELP = {
 
 
 def _get(uuid: str) -> Webhook:
-    hook = db().get(Webhook, uuid) if webhooks.UUID_PATTERN.match(uuid) else None
+    hook = db().get(Webhook, uuid) if webhooks.UUID_PATTERN.fullmatch(uuid) else None
     if hook is None:
         raise NotFound(f"no webhook {uuid[:100]!r}")
     return hook
