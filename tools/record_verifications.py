@@ -108,7 +108,8 @@ def main() -> None:
     pact_url = f"http://127.0.0.1:{broker.server_port}{PACT_PATH}"
     provider_url = f"http://127.0.0.1:{provider.server_port}"
     runs = {
-        "rust": [args.rust, "--webhook-callback-url", pact_url, "--broker-url", f"http://127.0.0.1:{broker.server_port}", "--hostname", "127.0.0.1", "--port", str(provider.server_port),
+        "rust": [args.rust, "--webhook-callback-url", pact_url, "--broker-url", f"http://127.0.0.1:{broker.server_port}",
+                 "--hostname", "127.0.0.1", "--port", str(provider.server_port),
                  "--provider-name", PROVIDER, "--state-change-url", provider_url + "/_pact/state",
                  "--publish", "--provider-version", "1.0.0"],
         "ruby": [args.ruby, pact_url, "--provider-base-url", provider_url,
@@ -122,7 +123,8 @@ def main() -> None:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
         print(f"{family}: exit {done.returncode}; published {len(Broker.published)}")
         if not Broker.published:
-            print("\n".join(line for line in (done.stdout + done.stderr).splitlines() if "ublish" in line or "ERROR" in line)[:3000])
+            lines = (done.stdout + done.stderr).splitlines()
+            print("\n".join(line for line in lines if "ublish" in line or "ERROR" in line)[:3000])
             continue
         (args.out / f"{family}.json").write_text(json.dumps(Broker.published[0], indent=2) + "\n")
     (args.out / "pact.json").write_text(json.dumps(PACT, indent=2) + "\n")
