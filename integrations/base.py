@@ -105,6 +105,24 @@ class Request:
         return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
 
 
+# The variables given to build() may carry why a failed verification failed, under this key: a name no
+# ${pactbroker.X} template can reach (X is [A-Za-z0-9_]+). Its value: {"interactions": n, "mismatches": n,
+# "first": [{"description", "attribute", "path", "message"}, ...], "reason": str | None, "url": str}.
+FAILURE = "relay.failure"
+
+
+def failure_of(variables: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    found = variables.get(FAILURE)
+    return found if isinstance(found, Mapping) else None
+
+
+def mismatch_line(mismatch: Mapping[str, Any]) -> str:
+    """One mismatch in words: `body $.age: Expected 73 but got "73"`."""
+    where = " ".join(str(mismatch[k]) for k in ("attribute", "path") if mismatch.get(k))
+    what = mismatch.get("message") or (f"expected {mismatch.get('expected')}, got {mismatch.get('actual')}")
+    return f"{where}: {what}" if where else str(what)
+
+
 # How much of a target's answer the attempt log keeps (DESIGN §7: 4 KiB), cut after redaction; and how much is
 # read for it: enough past the cut that a secret starting before the cut is whole when it is redacted.
 LOG_BODY_LIMIT = 4096

@@ -25,6 +25,8 @@ from integrations.base import (
     Response,
     Result,
     RetryableDeliveryError,
+    failure_of,
+    mismatch_line,
 )
 from integrations.outcome import (
     COMMIT_SHA,
@@ -100,6 +102,13 @@ def default_description(state: str, v: Mapping[str, str]) -> str:
     event = v.get("eventName", "")
     if state == "success":
         return f"Pact verified by {provider} {version}{branch}"
+    failure = failure_of(v)
+    if state == "failure" and failure and failure.get("first"):
+        # The first mismatch is what the author can act on; GitHub keeps 140 characters (cut() marks the cut).
+        count = failure.get("mismatches") or 0
+        more = f" (+{count - 1} more)" if count > 1 else ""
+        first = failure["first"][0]
+        return f"{first.get('description', '')}: {mismatch_line(first)}{more}"
     if state == "failure":
         return f"Pact verification by {provider} {version}{branch} failed"
     if event == "contract_requiring_verification_published":

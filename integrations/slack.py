@@ -19,6 +19,8 @@ from integrations.base import (
     Response,
     Result,
     RetryableDeliveryError,
+    failure_of,
+    mismatch_line,
     split_url,
 )
 from integrations.netguard import AddressRefused
@@ -109,10 +111,34 @@ def blocks(v: Mapping[str, str], text: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if fields:
         out.append({"type": "section", "fields": fields})
+    failure = failure_of(v) if outcome(v) == "failure" else None
+    if failure:
+        out.append(mismatch_block(failure))
     if links:
         out.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": " · ".join(f"<{url}|{label}>" for label, url in links)}]})
     return out
+
+
+MAX_SHOWN = 5
+SECTION_TEXT = 3000  # Block Kit: a section's text is at most 3000 characters
+LINE = 400
+
+
+def mismatch_block(failure: Mapping[str, Any]) -> dict[str, Any]:
+    """The first mismatches of a failed verification as one section, within Block Kit's limits."""
+    first = list(failure.get("first") or [])[:MAX_SHOWN]
+    if not first:
+        reason = failure.get("reason") or "details unavailable"
+        return {"type": "context", "elements": [{"type": "mrkdwn", "text": esc(str(reason))[:SECTION_TEXT]}]}
+    count = failure.get("mismatches") or len(first)
+    lines = [f"*Mismatches ({count})*"]
+    for m in first:
+        line = f"• _{esc(str(m.get('description', '')))}_: {esc(mismatch_line(m))}"
+        lines.append(line if len(line) <= LINE else line[:LINE - 1] + "…")
+    if count > len(first):
+        lines.append(f"… and {count - len(first)} more in the verification result")
+    return {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:SECTION_TEXT]}}
 
 
 class Slack(Integration):

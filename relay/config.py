@@ -79,6 +79,8 @@ class Settings:
     broker_token: str | None = field(default=None, repr=False)
     broker_username: str | None = None
     broker_password: str | None = field(default=None, repr=False)
+    # Seconds the broker gets to answer one read (connecting gets at most 2, the whole answer twice this).
+    broker_timeout: float = 5.0
     # True when RELAY_ENCRYPTION_KEYS was unset and the key came from the data directory (embedded default).
     generated_encryption_keys: bool = False
     # A worker's own Prometheus endpoint (RELAY_METRICS_PORT; unset: none, the web process serves /metrics).
@@ -129,6 +131,7 @@ class Settings:
             broker_token=env.get("RELAY_BROKER_TOKEN") or None,
             broker_username=env.get("RELAY_BROKER_USERNAME") or None,
             broker_password=env.get("RELAY_BROKER_PASSWORD") or None,
+            broker_timeout=_number(env, "RELAY_BROKER_TIMEOUT", 5.0),
             metrics_port=_port(env, "RELAY_METRICS_PORT"),
             metrics_host=(env.get("RELAY_METRICS_HOST") or "127.0.0.1").strip(),
             fleet_heartbeat=_number(env, "RELAY_FLEET_HEARTBEAT", 15.0),

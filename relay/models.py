@@ -1,4 +1,5 @@
-"""Database tables: tokens, users, secrets, webhooks, events, deliveries, attempts, audit log, pair states, fleet."""
+"""Database tables: tokens, users, secrets, webhooks, events, deliveries, attempts, audit log, pair states,
+verification details, fleet."""
 
 from __future__ import annotations
 
@@ -267,6 +268,21 @@ class PairStateRow(Base):
     last_event_name: Mapped[str] = mapped_column(String(100), default="")
     # The pair's newest delivery (main row only), so the dashboard never scans the deliveries table.
     last_delivery_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class VerificationDetailRow(Base):
+    """Why a verification failed, as read from the Pact Broker: one row per verification result URL, shared by
+    every pair-state row (main, tag, matrix) that points at it (relay.pairs.failures)."""
+
+    __tablename__ = "verification_details"
+
+    # sha256 of the result URL: URLs are unbounded text, and PostgreSQL's b-tree refuses long keys.
+    url_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # found | unavailable
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class FleetRow(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from relay.broker.explain import Reads, explain_event
 from relay.delivery.runner import run_delivery
 from workers.worker import job_runtime
 
@@ -14,3 +15,13 @@ def deliver(*delivery_ids: str) -> str:
         taken = dispatcher.submit(list(delivery_ids))
         return f"{taken} of {len(delivery_ids)} handed to the dispatcher"
     return ", ".join(run_delivery(runtime, delivery_id) for delivery_id in delivery_ids)
+
+
+def explain(event_id: str) -> str:
+    """RQ entry point: read why the event's verification failed; in a worker with a dispatcher, on a thread of its
+    own so the job loop goes on at once."""
+    runtime = job_runtime()
+    if runtime.dispatcher is not None and not runtime.dispatcher.stopping.is_set():
+        runtime.cache(Reads).submit(runtime, event_id)
+        return "reading"
+    return explain_event(runtime, event_id)

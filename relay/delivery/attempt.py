@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 import integrations
-from integrations.base import LOG_BODY_LIMIT, Context, DeliveryError, Request, Response
+from integrations.base import FAILURE, LOG_BODY_LIMIT, Context, DeliveryError, Request, Response
 from integrations.netguard import refusal
 from relay.delivery import ratelimits
 from relay.models import Secret, Webhook
+from relay.pairs import failures
 from relay.redact import Redactor
 from relay.runtime import Runtime
 from relay.security.secrets import DecryptionError, is_sealed
@@ -101,7 +102,7 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         signing_secret = runtime.vault.decrypt(webhook.signing_secret) if webhook.signing_secret else None
         if signing_secret:
             literal_secrets.append(signing_secret)
-        built = integration.build(config, renderer, variables)
+        built = integration.build(config, renderer, with_failure(session, variables))
         limit_key = _limit_key(runtime, integration, built, [*renderer.used, *literal_secrets])
         held = ratelimits.held_for(runtime.redis, limit_key) if holds and limit_key else None
         if held:
@@ -132,6 +133,24 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         error=redactor.text(error), duration_ms=duration_ms, retry_after=retry_after,
         notes=[redactor.text(n) for n in notes], skipped=redactor.text(result.skipped) if result else "",
         limit_key=limit_key, internal=bool(error and error.startswith(INTERNAL)))
+
+
+def failure_variables(failure: failures.Failure | None) -> dict[str, Any]:
+    """What integrations get under integrations.base.FAILURE: the counts and the first few mismatches."""
+    if failure is None:
+        return {"reason": "verification details: not read from the Pact Broker yet", "first": []}
+    first = [{"description": i.get("description", ""), **m} for i, m in failure.first_mismatches(5)]
+    return {"interactions": len(failure.interactions), "mismatches": failure.mismatch_count, "first": first,
+            "reason": failure.reason or None, "url": failure.url}
+
+
+def with_failure(session: Session, variables: dict[str, str]) -> Mapping[str, Any]:
+    """The event's variables, and for a failed verification what the worker read of why (never waited for: a
+    delivery goes out with what is known when it is sent)."""
+    url = variables.get("verificationResultUrl", "")
+    if variables.get("eventName") != "provider_verification_failed" or not url:
+        return variables
+    return {**variables, FAILURE: failure_variables(failures.one(session, url))}
 
 
 def _limit_key(runtime: Runtime, integration, built, credentials: list[str]) -> str | None:

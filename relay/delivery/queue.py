@@ -18,6 +18,7 @@ from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
 JOB = "workers.jobs.deliver"
+EXPLAIN_JOB = "workers.jobs.explain"
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 # Fresh deliveries skip RQ: an RQ job cost a third of a millisecond of CPU to create, about what all the rest of
 # a new event cost. Intake appends their ids to the queue's feed, a Redis list whose entries each carry the ids of
@@ -51,6 +52,17 @@ def enqueue(redis: Redis, name: str, deliveries: Iterable[tuple[str, int]], job_
         return 0
     q.enqueue_many(jobs)  # one pipeline for all of them
     return len(jobs)
+
+
+def enqueue_explain(runtime: Runtime, event_id: str) -> None:
+    """Ask a worker to read why this event's verification failed (relay.broker.explain); never delays deliveries,
+    which are queued separately. Without Redis the details are simply not read."""
+    job = Queue.prepare_data(EXPLAIN_JOB, args=(event_id,), job_id=f"explain_{event_id}", timeout=60, result_ttl=0,
+                             failure_ttl=3600)
+    try:
+        queue(runtime.redis, runtime.settings.queue_name).enqueue_many([job])
+    except Exception as exc:
+        log.warning("event %s: cannot ask for its verification details (%s)", event_id, type(exc).__name__)
 
 
 def enqueue_fresh(runtime: Runtime, delivery_ids: list[str]) -> None:

@@ -11,6 +11,9 @@ import pytest
 
 from integrations.base import Context
 from integrations.netguard import Guard, Policy
+from relay.broker.results import failing_interactions
+from relay.delivery.attempt import failure_variables
+from relay.pairs.failures import FOUND, Failure
 from relay.templating import Renderer
 
 os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
@@ -90,3 +93,11 @@ def golden(integration: str, name: str, actual) -> None:
         path.write_text(text)
     assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1 and review it"
     assert json.loads(path.read_text()) == json.loads(text)
+
+
+def failure_from(name: str) -> dict:
+    """What the delivery gives integrations for a failed verification, from a real verifier's recorded result."""
+    folder = FIXTURES / "pactbroker" / "verification_results"
+    pact = json.loads((folder / "pact.json").read_text())
+    details = failing_interactions(json.loads((folder / name).read_text()), pact)
+    return failure_variables(Failure("https://broker.example.com/r/41", FOUND, "", details))

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug import Response as WResponse
 
 from integrations import github as gh
-from integrations.base import PermanentDeliveryError, RetryableDeliveryError
-from tests.integrations.conftest import EVENT_NAMES, SECRETS, golden, recorded, renderer
+from integrations.base import FAILURE, PermanentDeliveryError, RetryableDeliveryError
+from tests.integrations.conftest import EVENT_NAMES, SECRETS, failure_from, golden, recorded, renderer
 from tests.integrations.conftest import event as sample
 from tests.integrations.fakes import serve_github
 
@@ -213,3 +213,17 @@ def test_any_redirect_fails_for_good_with_a_clear_reason(httpserver, ctx, status
     assert "redirect" in str(err.value) and "base_url" in str(err.value), err.value
     assert SECRETS["GitHubToken"] not in str(err.value)
     assert len(httpserver.log) == 1  # not followed
+
+
+def test_failed_verification_description_is_the_first_mismatch_within_140(httpserver):
+    variables = {**event("provider_verification_failed"), FAILURE: failure_from("rust.json")}
+    built = gh.GitHubStatus().build(config(httpserver), renderer(variables), variables)
+    assert built.state == "failure" and len(built.description) <= 140
+    assert built.description.startswith("a request for an alligator: body $")
+    assert built.description.endswith("(+3 more)") or built.description.endswith("…")
+
+
+def test_failed_verification_without_details_keeps_the_sentence(httpserver):
+    variables = {**event("provider_verification_failed"), FAILURE: {"first": [], "reason": "not read yet"}}
+    built = gh.GitHubStatus().build(config(httpserver), renderer(variables), variables)
+    assert built.description == "Pact verification by Animal Profile Service 1.0.0 (main) failed"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from integrations import slack
-from integrations.base import PermanentDeliveryError, RetryableDeliveryError
-from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
+from integrations.base import FAILURE, PermanentDeliveryError, RetryableDeliveryError
+from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, failure_from, golden, recorded, renderer
 from tests.integrations.fakes import serve_slack
 
 HOOK = "/services/" + SECRETS["SlackHookPath"]
@@ -127,3 +127,31 @@ def test_validation():
     assert "webhook_url" in v({})
     assert "token" in v({"webhook_url": "https://h/x", "token": "t", "channel": "c"})
     assert "only_failures" in v({"webhook_url": "https://h/x", "only_failures": "yes"})
+
+
+def test_failed_verification_lists_the_first_mismatches_within_block_kit_limits():
+    variables = {**event("provider_verification_failed"), FAILURE: failure_from("ruby.json")}
+    built = slack.Slack().build({"webhook_url": "https://hooks.slack.com/x"}, renderer(variables), variables)
+    (section,) = [b for b in built.payload["attachments"][0]["blocks"] if "Mismatches" in json.dumps(b)]
+    text = section["text"]["text"]
+    assert text.splitlines()[0] == "*Mismatches (4)*"
+    assert ('• _a request for an alligator_: body $: Could not find key "first_name" (keys present are: name, '
+            'firstName, age) at $') in text
+    assert "status: expected 404 but was 200" in text and len(text) <= 3000
+
+
+def test_many_long_mismatches_stay_within_block_kit_limits():
+    long = {"description": "d" * 900, "attribute": "body", "path": "$", "message": "m" * 5000}
+    failure = {"interactions": 40, "mismatches": 800, "first": [long] * 5, "reason": None}
+    variables = {**event("provider_verification_failed"), FAILURE: failure}
+    built = slack.Slack().build({"webhook_url": "https://hooks.slack.com/x"}, renderer(variables), variables)
+    text = json.dumps(built.payload)
+    section = [b for b in built.payload["attachments"][0]["blocks"] if "Mismatches (800)" in json.dumps(b)][0]
+    assert len(section["text"]["text"]) <= 3000 and "and 795 more" in text
+
+
+def test_details_unavailable_says_why_in_one_line():
+    failure = {"first": [], "reason": "details unavailable: the broker answered HTTP 500"}
+    variables = {**event("provider_verification_failed"), FAILURE: failure}
+    built = slack.Slack().build({"webhook_url": "https://hooks.slack.com/x"}, renderer(variables), variables)
+    assert "details unavailable: the broker answered HTTP 500" in json.dumps(built.payload)

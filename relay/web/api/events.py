@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 
 from relay import metrics
+from relay.delivery import queue
 from relay.errors import PayloadError
 from relay.intake import events
 from relay.intake.groupcommit import GroupCommit
@@ -16,6 +18,7 @@ from relay.security.tokens import require
 from relay.web.requests import body_bytes, enqueue_after_response, runtime
 
 bp = Blueprint("events", __name__)
+FAILED = "provider_verification_failed"
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +54,8 @@ def receive():
                     "deliveries": intake.deliveries, "delivery_ids": intake.to_enqueue})
     response = jsonify({"event": intake.event_id, "deliveries": intake.deliveries})
     response.status_code = 200 if intake.duplicate else 202
+    if not intake.duplicate and intake.event_name == FAILED and runtime().settings.broker_url:
+        response.call_on_close(functools.partial(queue.enqueue_explain, runtime(), intake.event_id))
     return enqueue_after_response(response, intake.to_enqueue)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from relay.broker.client import Reachability
+from relay.broker.explain import client
 from relay.web.requests import runtime
 
 bp = Blueprint("health", __name__)
@@ -31,4 +33,10 @@ def readyz():
     except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
+    doc = {"status": "ready" if ready else "not ready", "checks": checks}
+    broker = client(rt)
+    if broker is not None:
+        # Reported, never a reason to be unready: without the broker only the failure details are missing.
+        # Public like the rest of the probe, so the broker's address is not shown, only whether it answers.
+        doc["broker"] = rt.cache(Reachability).check(broker)
+    return jsonify(doc), 200 if ready else 503

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from flask import Flask, current_app, render_template, request
@@ -43,6 +44,12 @@ def _headers(response):
 @bp.app_template_filter("when")
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+@bp.app_template_filter("pretty_json")
+def pretty_json(value) -> str:
+    """JSON for a <pre>, as text (autoescaped like any other): tojson's \\u003c escapes would show literally."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def ago(value: datetime | None) -> str:

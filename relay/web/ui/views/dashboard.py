@@ -8,8 +8,9 @@ from sqlalchemy.orm import contains_eager, lazyload
 
 from relay.errors import NotFound
 from relay.models import Delivery, Event
+from relay.pairs import failures
 from relay.pairs.state import UNTAGGED
-from relay.web.api.status import badge_link
+from relay.web.api.status import badge_link, failure_of
 from relay.web.requests import db
 from relay.web.ui import access, outcomes
 from relay.web.ui.blueprint import bp
@@ -39,6 +40,7 @@ def pair_show():
     if not rows:
         raise NotFound(f"no pair {consumer[:100]!r} → {provider[:100]!r}")
     main = rows[0]
+    failure = failure_of(main, failures.read(session, [main.verification_url]))
     events = keyset(session, select(Event).where(Event.consumer == consumer, Event.provider == provider),
                     Event.received_at, Event.id, 20, request.args.get("before"), request.args.get("after"))
     recent = list(session.scalars(
@@ -48,7 +50,8 @@ def pair_show():
     return render_template("pair.html", main=main, state=label(main), tags=rows[1:], untagged=UNTAGGED,
                            status=label, events=events, deliveries=recent, webhooks=webhook_titles(session),
                            shown=outcomes.list_rows(session, recent),
-                           badge_url=badge_link(main), badge_path=badge_link(main, base=""), colours=COLOURS)
+                           badge_url=badge_link(main), badge_path=badge_link(main, base=""), colours=COLOURS,
+                           failure=failure)
 
 
 def _picture():
