@@ -137,8 +137,9 @@ def test_a_bad_broker_answer_never_holds_up_the_delivery(api, httpserver, target
     assert "\n" not in failure["reason"] and BROKER_TOKEN not in failure["reason"]
 
 
-def test_a_broker_that_is_down(api, target, drain):
-    broker_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+# The id is fixed: each xdist worker picks its own closed port, and both must collect the same test ids.
+@pytest.mark.parametrize("broker_url", [f"http://127.0.0.1:{free_port()}"], ids=["closed port"])
+def test_a_broker_that_is_down(api, target, drain, broker_url):
     failure = deliver_failed_event(api, target, drain, broker_url)["verification"]["failure"]
     assert failure["status"] == "unavailable"
     assert failure["reason"] == "details unavailable: cannot reach the broker (ConnectionError)"
