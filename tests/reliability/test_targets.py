@@ -14,7 +14,9 @@ def by_webhook(relay, uuid):
 
 
 def test_misbehaving_targets(relay_factory, sink):
-    relay = relay_factory().start(workers=3)
+    # The breaker pauses the down target at its seventh failure, the last of the schedule, so the run does not
+    # wait out cool-downs (30 s, then 60 s) that tests/relay/delivery/test_breaker.py covers.
+    relay = relay_factory(RELAY_BREAKER_FAILURES="7").start(workers=3)
     # hangs 3 s twice (read timeout 1 s), then answers at once
     sink.behaviour = lambda n, req: (200, 3 if n <= 2 else 0)
     hanging = signed_webhook(relay, sink.url + "/hang", timeout={"read": 1})
