@@ -174,6 +174,9 @@ class Integration:
     name: ClassVar[str]
     title: ClassVar[str]
     fields: ClassVar[dict[str, Field]]
+    # Whether build() shows why a verification failed (FAILURE): the first send of a failed verification then
+    # waits briefly for the relay to read it from the broker.
+    shows_failure: ClassVar[bool] = False
 
     def validate(self, config: Mapping[str, Any]) -> FieldErrors:
         """Type and presence checks beyond the declared fields; {} when fine."""

@@ -124,6 +124,7 @@ def cut(text: str, limit: int = 140) -> str:
 
 class GitHubStatus(Integration):
     name = "github"
+    shows_failure = True
     title = "GitHub commit status"
     fields: ClassVar[dict[str, Field]] = {
         "repository": Field(required=True, help="owner/name"),

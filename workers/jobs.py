@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from relay.broker.explain import Reads, explain_event
+from relay.delivery import details
 from relay.delivery.runner import run_delivery
 from workers.worker import job_runtime
 
@@ -22,6 +23,9 @@ def explain(event_id: str) -> str:
     own so the job loop goes on at once."""
     runtime = job_runtime()
     if runtime.dispatcher is not None and not runtime.dispatcher.stopping.is_set():
-        runtime.cache(Reads).submit(runtime, event_id)
+        runtime.cache(Reads).submit(runtime, event_id, then=details.wake)
         return "reading"
-    return explain_event(runtime, event_id)
+    try:
+        return explain_event(runtime, event_id)
+    finally:
+        details.wake(runtime, event_id)
