@@ -111,6 +111,11 @@ class Request:
 FAILURE = "relay.failure"
 
 
+# With a GitHub webhook's `can_i_deploy` option, the broker's answer for the event's version, under this key:
+# {"state": "yes" | "no" | "unknown", "reason": str, "to": "environment production" | "tag prod"}.
+CAN_I_DEPLOY = "relay.can_i_deploy"
+
+
 def failure_of(variables: Mapping[str, Any]) -> Mapping[str, Any] | None:
     found = variables.get(FAILURE)
     return found if isinstance(found, Mapping) else None

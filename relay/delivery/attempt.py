@@ -7,15 +7,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 import integrations
-from integrations.base import FAILURE, LOG_BODY_LIMIT, Context, DeliveryError, Request, Response
+from integrations.base import CAN_I_DEPLOY, FAILURE, LOG_BODY_LIMIT, Context, DeliveryError, Request, Response
 from integrations.netguard import refusal
 from relay.config import Settings
 from relay.delivery import ratelimits
 from relay.models import Secret, Webhook
-from relay.pairs import failures
+from relay.pairs import deploy, failures
 from relay.redact import Redactor
 from relay.runtime import Runtime
 from relay.security.secrets import DecryptionError, is_sealed
@@ -103,7 +104,8 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         signing_secret = runtime.vault.decrypt(webhook.signing_secret) if webhook.signing_secret else None
         if signing_secret:
             literal_secrets.append(signing_secret)
-        built = integration.build(config, renderer, with_failure(session, variables, runtime.settings))
+        shown = with_deploy(runtime, config, with_failure(session, variables, runtime.settings))
+        built = integration.build(config, renderer, shown)
         limit_key = _limit_key(runtime, integration, built, [*renderer.used, *literal_secrets])
         held = ratelimits.held_for(runtime.redis, limit_key) if holds and limit_key else None
         if held:
@@ -158,6 +160,19 @@ def with_failure(session: Session, variables: dict[str, str], settings: Settings
     if session.in_transaction():
         session.commit()  # end the read: on SQLite it would hold the write lock through the send
     return {**variables, FAILURE: failure_variables(found, missing)}
+
+
+def with_deploy(runtime: Runtime, config: dict[str, Any], variables: Mapping[str, Any]) -> Mapping[str, Any]:
+    """With a `can_i_deploy` option, the broker's answer for the event's version as last read (after the event:
+    the first send waited for it, relay.delivery.details); nothing when Redis or the answer is missing."""
+    question = deploy.status_question(config, variables) if runtime.settings.broker_url else None
+    if question is None:
+        return variables
+    try:
+        found = deploy.status_variables(question, deploy.stored(runtime.redis, question))
+    except RedisError:
+        found = None
+    return {**variables, CAN_I_DEPLOY: found} if found else variables
 
 
 def _limit_key(runtime: Runtime, integration, built, credentials: list[str]) -> str | None:

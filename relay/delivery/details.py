@@ -11,44 +11,51 @@ from sqlalchemy import select, update
 import integrations
 from relay.delivery import leases, queue
 from relay.models import Delivery, Event
-from relay.pairs import failures
+from relay.pairs import deploy, failures
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
 FAILED = "provider_verification_failed"
-WAITING = "waiting: why the verification failed, being read from the Pact Broker"
+WAITING = "waiting: the Pact Broker's answers about the event (why it failed, can I deploy), being read"
 
 
 def hold_until(runtime: Runtime, claimed: leases.Claimed) -> datetime | None:
-    """Until when (database time) the claimed delivery waits for its event's verification details; None: send now.
+    """Until when (database time) the claimed delivery waits for the broker's answers about its event; None: now.
 
-    Only a first attempt waits, only once, and at most the broker timeout from the event's arrival (or from now,
-    whichever is sooner): the read wakes it as soon as it is done (wake), a broker that is down answers at once,
-    and after the bound the delivery goes out without the details and says so. A read that was lost (Redis away
-    at intake, its mark expired) is asked for again here."""
-    settings, variables = runtime.settings, claimed.variables
+    A first attempt waits for why a failed verification failed (integrations that show it: `shows_failure`) and
+    for can-i-deploy (GitHub webhooks with `can_i_deploy`). Only a first attempt waits, only once, and at most
+    the broker timeout from the event's arrival (or from now, whichever is sooner): the read wakes it as soon as
+    it is done (wake), a broker that is down answers at once, and after the bound the delivery goes out without
+    the answers and says so. A read that was lost (Redis away at intake, its mark expired) is asked for again."""
+    settings, variables, webhook = runtime.settings, claimed.variables, claimed.webhook
+    if not settings.broker_url or claimed.attempts_made or webhook is None:
+        return None
     url = variables.get("verificationResultUrl")
-    if not (settings.broker_url and url and variables.get("eventName") == FAILED and claimed.attempts_made == 0
-            and claimed.webhook is not None and integrations.get(claimed.webhook.kind).shows_failure):
+    wants_failure = bool(url) and variables.get("eventName") == FAILED and integrations.get(webhook.kind).shows_failure
+    wants_deploy = (variables.get("eventName") in deploy.EVENTS and webhook.kind == "github"
+                    and deploy.status_question(webhook.config, variables) is not None)
+    if not (wants_failure or wants_deploy):
         return None
     with runtime.sessions() as session:
         row = session.execute(select(Delivery.reason, Event.received_at).join(Event, Event.id == Delivery.event_id)
                               .where(Delivery.id == claimed.delivery_id)).one_or_none()
-        if row is None or row.reason == WAITING or failures.one(session, url) is not None:
+        if row is None or row.reason == WAITING:
             return None
+        pending = wants_failure and failures.one(session, url) is None
         now = leases.db_now(session)
     bound = timedelta(seconds=settings.broker_timeout)
     until = min(row.received_at + bound, now + bound)
     if until <= now:
         return None
     try:
-        if not queue.explain_asked(runtime.redis, [claimed.event_id])[0]:
-            log.info("event %s: its verification details were never read; asking again", claimed.event_id,
+        pending = pending or (wants_deploy and not queue.read_done(runtime.redis, claimed.event_id))
+        if pending and not queue.explain_asked(runtime.redis, [claimed.event_id])[0]:
+            log.info("event %s: the broker reads after it were never done; asking again", claimed.event_id,
                      extra={"event_id": claimed.event_id, "delivery_id": claimed.delivery_id})
             queue.enqueue_explain(runtime, claimed.event_id)
     except RedisError:
         return None  # no queue, no read: nothing to wait for
-    return until
+    return until if pending else None
 
 
 def wake(runtime: Runtime, event_id: str) -> int:

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 JOB = "workers.jobs.deliver"
 EXPLAIN_JOB = "workers.jobs.explain"
 EXPLAIN_TIMEOUT = 60
-EXPLAINING = "pact-relay:explain:"  # + event id: a read of its verification result was asked for
+EXPLAINING = "pact-relay:explain:"  # + event id: the broker reads after it were asked for
+READ_DONE = "pact-relay:read:"  # + event id: they are done
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 # Fresh deliveries skip RQ: an RQ job cost a third of a millisecond of CPU to create, about what all the rest of
 # a new event cost. Intake appends their ids to the queue's feed, a Redis list whose entries each carry the ids of
@@ -70,6 +71,15 @@ def enqueue_explain(runtime: Runtime, event_id: str) -> bool:
         log.warning("event %s: cannot ask for its verification details (%s)", event_id, type(exc).__name__)
         return False
     return True
+
+
+def mark_read(redis: Redis, event_id: str) -> None:
+    """The broker reads after this event are done (found or not): its waiting first sends may go."""
+    redis.set(READ_DONE + event_id, "1", ex=3600)
+
+
+def read_done(redis: Redis, event_id: str) -> bool:
+    return bool(redis.exists(READ_DONE + event_id))
 
 
 def explain_asked(redis: Redis, event_ids: list[str]) -> list[bool]:
