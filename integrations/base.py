@@ -111,6 +111,11 @@ class Request:
 FAILURE = "relay.failure"
 
 
+# With a GitHub webhook's `can_i_deploy` option, the broker's answer for the event's version, under this key:
+# {"state": "yes" | "no" | "unknown", "reason": str, "to": "environment production" | "tag prod"}.
+CAN_I_DEPLOY = "relay.can_i_deploy"
+
+
 def failure_of(variables: Mapping[str, Any]) -> Mapping[str, Any] | None:
     found = variables.get(FAILURE)
     return found if isinstance(found, Mapping) else None
@@ -174,6 +179,9 @@ class Integration:
     name: ClassVar[str]
     title: ClassVar[str]
     fields: ClassVar[dict[str, Field]]
+    # Whether build() shows why a verification failed (FAILURE): the first send of a failed verification then
+    # waits briefly for the relay to read it from the broker.
+    shows_failure: ClassVar[bool] = False
 
     def validate(self, config: Mapping[str, Any]) -> FieldErrors:
         """Type and presence checks beyond the declared fields; {} when fine."""

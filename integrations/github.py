@@ -15,6 +15,7 @@ import requests
 from urllib3.util.retry import Retry
 
 from integrations.base import (
+    CAN_I_DEPLOY,
     Context,
     Field,
     FieldErrors,
@@ -75,17 +76,42 @@ class CommitStatus:
     description: str
     target_url: str
     auth: GitHubAuth = field(repr=False)
+    deploy: tuple[str, str] | None = None  # the pact/can-i-deploy status (state, description) set beside it
+
+    def statuses(self) -> list[tuple[str, str, str]]:
+        """(state, context, description) of each status set on every commit."""
+        made = [(self.state, self.context, self.description)]
+        if self.deploy:
+            made.append((self.deploy[0], DEPLOY_CONTEXT, self.deploy[1]))
+        return made
 
     def requests(self, with_app_token: bool = False) -> list[Request]:
-        body = {"state": self.state, "target_url": self.target_url or None, "description": self.description,
-                "context": self.context}
-        body = json.dumps({k: v for k, v in body.items() if v is not None})
         scheme = "token <installation token>" if self.auth.app_id else "token <token>"
         made = [Request("POST", f"{self.base_url}/app/installations/{self.auth.installation_id}/access_tokens",
                         {"Authorization": "Bearer <app jwt>"}, '{"permissions": {}}')] if with_app_token else []
-        return made + [Request("POST", f"{self.base_url}/repos/{self.repository}/statuses/{sha}",
-                               {"Authorization": scheme, "Content-Type": "application/json"}, body)
-                       for sha in self.shas]
+        for state, context, description in self.statuses():
+            body = {"state": state, "target_url": self.target_url or None, "description": description,
+                    "context": context}
+            body = json.dumps({k: v for k, v in body.items() if v is not None})
+            made += [Request("POST", f"{self.base_url}/repos/{self.repository}/statuses/{sha}",
+                             {"Authorization": scheme, "Content-Type": "application/json"}, body)
+                     for sha in self.shas]
+        return made
+
+
+DEPLOY_CONTEXT = "pact/can-i-deploy"
+DEPLOY_STATES = {"yes": "success", "no": "failure", "unknown": "pending"}
+
+
+def deploy_status(variables: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The pact/can-i-deploy status for the broker's answer, None when there is none."""
+    found = variables.get(CAN_I_DEPLOY)
+    if not isinstance(found, Mapping) or found.get("state") not in DEPLOY_STATES:
+        return None
+    verdict = {"yes": "Can deploy", "no": "Cannot deploy", "unknown": "Cannot tell yet whether it can deploy"}
+    reason = str(found.get("reason") or "").replace("\n", " ")
+    text = f"{verdict[found['state']]} to {found.get('to', '')}" + (f": {reason}" if reason else "")
+    return DEPLOY_STATES[found["state"]], cut(text)
 
 
 def state_for(variables: Mapping[str, str]) -> str:
@@ -124,6 +150,7 @@ def cut(text: str, limit: int = 140) -> str:
 
 class GitHubStatus(Integration):
     name = "github"
+    shows_failure = True
     title = "GitHub commit status"
     fields: ClassVar[dict[str, Field]] = {
         "repository": Field(required=True, help="owner/name"),
@@ -136,6 +163,9 @@ class GitHubStatus(Integration):
         "private_key": Field(secret=True, help="GitHub App private key (PEM)"),
         "installation_id": Field(),
         "base_url": Field(default="https://api.github.com", help="GitHub Enterprise: https://HOST/api/v3"),
+        "can_i_deploy": Field(kind="map", template=False, help="also set pact/can-i-deploy: {\"to_environment\": "
+                              "\"production\"} or {\"to\": \"prod\"} (a tag); \"pacticipant\": \"provider\" "
+                              "asks for the provider version (default: consumer)"),
     }
 
     def validate(self, config: Mapping[str, Any]) -> FieldErrors:
@@ -161,6 +191,14 @@ class GitHubStatus(Integration):
                 errors.setdefault(name, []).append("must be a number")
         if config.get("base_url") and url_problem(config["base_url"]):
             errors["base_url"] = [url_problem(config["base_url"])]
+        option = config.get("can_i_deploy")
+        if option is not None:
+            targets = [k for k in ("to_environment", "to") if option.get(k)]
+            if len(targets) != 1 or set(option) - {"to_environment", "to", "pacticipant"}:
+                errors["can_i_deploy"] = ["must be {\"to_environment\": \"<environment>\"} or {\"to\": \"<tag>\"}, "
+                                          "with \"pacticipant\": \"consumer\" or \"provider\" if need be"]
+            elif option.get("pacticipant", "consumer") not in ("consumer", "provider"):
+                errors["can_i_deploy.pacticipant"] = ["must be consumer or provider"]
         return errors
 
     def _value(self, config: Mapping[str, Any], render: Render, name: str, location: str = "text") -> str:
@@ -192,7 +230,7 @@ class GitHubStatus(Integration):
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
             repository=repository, shas=shas, state=state,
             context=value("context"), description=cut(value("description") or default_description(state, variables)),
-            target_url=target,
+            target_url=target, deploy=deploy_status(variables) if config.get("can_i_deploy") else None,
             auth=GitHubAuth(token=value("token", "header"), app_id=value("app_id"),
                             private_key=value("private_key"), installation_id=value("installation_id")))
 
@@ -214,10 +252,11 @@ class GitHubStatus(Integration):
             made = built.requests(with_app_token=fetched)
             repo = Github(auth=Auth.Token(token), lazy=True, **options).get_repo(built.repository)
             status = None
-            for sha in built.shas:
-                status = repo.get_commit(sha).create_status(
-                    state=built.state, description=built.description, context=built.context,
-                    **({"target_url": built.target_url} if built.target_url else {}))
+            for state, context, description in built.statuses():
+                for sha in built.shas:
+                    status = repo.get_commit(sha).create_status(
+                        state=state, description=description, context=context,
+                        **({"target_url": built.target_url} if built.target_url else {}))
         except GithubException as exc:
             raise github_error(exc, built.requests(with_app_token=fetched)) from None
         except requests.exceptions.RetryError as exc:  # NO_REDIRECTS: an answer PyGithub would take for success
@@ -235,6 +274,8 @@ class GitHubStatus(Integration):
                                                                   "in the webhook's base_url")) from None
         response = Response(status=201, headers=dict(status.raw_headers), body=json.dumps(status.raw_data))
         note = f"status {built.state} set on {len(built.shas)} commit(s) of {built.repository}"
+        if built.deploy:
+            note += f"; {DEPLOY_CONTEXT} {built.deploy[0]}"
         if built.auth.app_id:
             note += "; new installation token" if fetched else "; cached installation token"
         return Result(requests=made, response=response, note=note)

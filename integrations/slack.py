@@ -143,6 +143,7 @@ def mismatch_block(failure: Mapping[str, Any]) -> dict[str, Any]:
 
 class Slack(Integration):
     name = "slack"
+    shows_failure = True
     title = "Slack message"
     fields: ClassVar[dict[str, Field]] = {
         "webhook_url": Field(secret=True, help="incoming webhook URL"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from relay.broker import deploy
 from relay.broker.explain import Reads, explain_event
+from relay.delivery import details, queue
 from relay.delivery.runner import run_delivery
+from relay.runtime import Runtime
 from workers.worker import job_runtime
 
 
@@ -22,6 +25,18 @@ def explain(event_id: str) -> str:
     own so the job loop goes on at once."""
     runtime = job_runtime()
     if runtime.dispatcher is not None and not runtime.dispatcher.stopping.is_set():
-        runtime.cache(Reads).submit(runtime, event_id)
+        runtime.cache(Reads).submit(runtime, event_id, then=after_read)
         return "reading"
-    return explain_event(runtime, event_id)
+    try:
+        return explain_event(runtime, event_id)
+    finally:
+        after_read(runtime, event_id)
+
+
+def after_read(runtime: Runtime, event_id: str) -> None:
+    """After why it failed: can I deploy (its own reads, each bounded), then the event's waiting sends may go."""
+    try:
+        deploy.after_event_id(runtime, event_id)
+    finally:
+        queue.mark_read(runtime.redis, event_id)
+        details.wake(runtime, event_id)

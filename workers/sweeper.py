@@ -10,7 +10,7 @@ import threading
 
 from sqlalchemy import delete
 
-from relay.delivery import leases, queue
+from relay.delivery import details, leases, queue
 from relay.intake.events import DEDUP_WINDOW
 from relay.models import IdempotencyKey
 from relay.runtime import Runtime
@@ -49,6 +49,8 @@ def run_forever(runtime: Runtime, stop: threading.Event) -> None:
             if not runtime.redis.set(LOCK, "1", nx=True, px=int(interval * 1000 * 0.9)):
                 continue
             sweep(runtime)
+            if passes % 10 == 0:
+                details.lost_reads(runtime, patience=max(runtime.settings.sweep_grace, 5.0))
             passes += 1
             if passes % 720 == 1:
                 prune(runtime)

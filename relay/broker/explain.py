@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from relay.broker.client import BrokerClient, BrokerError, PactCache
@@ -102,12 +102,18 @@ class Reads:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="broker-read")
 
-    def submit(self, runtime: Runtime, event_id: str) -> None:
-        self._pool.submit(_logged, runtime, event_id)
+    def submit(self, runtime: Runtime, event_id: str, then: Callable[[Runtime, str], object] | None = None) -> None:
+        """Read on a thread of the pool; `then(runtime, event_id)` afterwards, whatever came of the read."""
+        self._pool.submit(_logged, runtime, event_id, then)
 
 
-def _logged(runtime: Runtime, event_id: str) -> None:
+def _logged(runtime: Runtime, event_id: str, then: Callable[[Runtime, str], object] | None) -> None:
     try:
         explain_event(runtime, event_id)
     except Exception:
         log.exception("event %s: reading its verification result failed", event_id)
+    if then is not None:
+        try:
+            then(runtime, event_id)
+        except Exception:
+            log.exception("event %s: after reading its verification result", event_id)

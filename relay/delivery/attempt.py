@@ -7,14 +7,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 import integrations
-from integrations.base import FAILURE, LOG_BODY_LIMIT, Context, DeliveryError, Request, Response
+from integrations.base import CAN_I_DEPLOY, FAILURE, LOG_BODY_LIMIT, Context, DeliveryError, Request, Response
 from integrations.netguard import refusal
+from relay.config import Settings
 from relay.delivery import ratelimits
 from relay.models import Secret, Webhook
-from relay.pairs import failures
+from relay.pairs import deploy, failures
 from relay.redact import Redactor
 from relay.runtime import Runtime
 from relay.security.secrets import DecryptionError, is_sealed
@@ -102,7 +104,8 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         signing_secret = runtime.vault.decrypt(webhook.signing_secret) if webhook.signing_secret else None
         if signing_secret:
             literal_secrets.append(signing_secret)
-        built = integration.build(config, renderer, with_failure(session, variables))
+        shown = with_deploy(runtime, config, with_failure(session, variables, runtime.settings))
+        built = integration.build(config, renderer, shown)
         limit_key = _limit_key(runtime, integration, built, [*renderer.used, *literal_secrets])
         held = ratelimits.held_for(runtime.redis, limit_key) if holds and limit_key else None
         if held:
@@ -135,22 +138,41 @@ def attempt(session: Session, runtime: Runtime, webhook: Webhook, variables: dic
         limit_key=limit_key, internal=bool(error and error.startswith(INTERNAL)))
 
 
-def failure_variables(failure: failures.Failure | None) -> dict[str, Any]:
-    """What integrations get under integrations.base.FAILURE: the counts and the first few mismatches."""
+def failure_variables(failure: failures.Failure | None, missing: str = "") -> dict[str, Any]:
+    """What integrations get under integrations.base.FAILURE: the counts and the first few mismatches (`missing`:
+    why there are none when nothing was read)."""
     if failure is None:
-        return {"reason": "verification details: not read from the Pact Broker yet", "first": []}
+        return {"reason": missing or "verification details: not read from the Pact Broker yet", "first": []}
     first = [{"description": i.get("description", ""), **m} for i, m in failure.first_mismatches(5)]
     return {"interactions": len(failure.interactions), "mismatches": failure.mismatch_count, "first": first,
             "reason": failure.reason or None, "url": failure.url}
 
 
-def with_failure(session: Session, variables: dict[str, str]) -> Mapping[str, Any]:
-    """The event's variables, and for a failed verification what the worker read of why (never waited for: a
-    delivery goes out with what is known when it is sent)."""
+def with_failure(session: Session, variables: dict[str, str], settings: Settings) -> Mapping[str, Any]:
+    """The event's variables, and for a failed verification what the worker read of why: a first send waited
+    for it up to the broker timeout (relay.delivery.details), so what is known now is what goes out."""
     url = variables.get("verificationResultUrl", "")
-    if variables.get("eventName") != "provider_verification_failed" or not url:
+    if variables.get("eventName") != "provider_verification_failed" or not url or not settings.broker_url:
+        return variables  # without a broker connection there is nothing to tell, nor a line saying so
+    missing = (f"verification details: not read from the Pact Broker within {settings.broker_timeout:g} s; "
+               "the pair page shows them once read")
+    found = failures.one(session, url)
+    if session.in_transaction():
+        session.commit()  # end the read: on SQLite it would hold the write lock through the send
+    return {**variables, FAILURE: failure_variables(found, missing)}
+
+
+def with_deploy(runtime: Runtime, config: dict[str, Any], variables: Mapping[str, Any]) -> Mapping[str, Any]:
+    """With a `can_i_deploy` option, the broker's answer for the event's version as last read (after the event:
+    the first send waited for it, relay.delivery.details); nothing when Redis or the answer is missing."""
+    question = deploy.status_question(config, variables) if runtime.settings.broker_url else None
+    if question is None:
         return variables
-    return {**variables, FAILURE: failure_variables(failures.one(session, url))}
+    try:
+        found = deploy.status_variables(question, deploy.stored(runtime.redis, question))
+    except RedisError:
+        found = None
+    return {**variables, CAN_I_DEPLOY: found} if found else variables
 
 
 def _limit_key(runtime: Runtime, integration, built, credentials: list[str]) -> str | None:

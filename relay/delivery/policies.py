@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 import integrations
 from integrations.base import Integration
-from relay.delivery import breaker, leases, queue, ratelimits, supersede
+from relay.delivery import breaker, details, leases, queue, ratelimits, supersede
 from relay.delivery.attempt import Outcome, secret_lookup
 from relay.delivery.supersede import ACTIVE, Sibling
 from relay.intake.webhooks import DEBOUNCE_KINDS
@@ -45,6 +45,8 @@ def before_send(runtime: Runtime, claimed: leases.Claimed) -> Decision:
     """May the claimed delivery go now? Reads the database only for webhooks that take part in a check."""
     webhook = claimed.webhook
     target = claimed.target
+    if (until := details.hold_until(runtime, claimed)) is not None:
+        return Decision("wait", until=until, reason=details.WAITING, target=target)
     orders = (webhook.debounce and webhook.kind in DEBOUNCE_KINDS) or _supersedes(webhook)
     paused = target is not None and target.paused_since is not None
     if not orders and not paused:

@@ -19,6 +19,9 @@ from relay.runtime import Runtime
 log = logging.getLogger(__name__)
 JOB = "workers.jobs.deliver"
 EXPLAIN_JOB = "workers.jobs.explain"
+EXPLAIN_TIMEOUT = 60
+EXPLAINING = "pact-relay:explain:"  # + event id: the broker reads after it were asked for
+READ_DONE = "pact-relay:read:"  # + event id: they are done
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 # Fresh deliveries skip RQ: an RQ job cost a third of a millisecond of CPU to create, about what all the rest of
 # a new event cost. Intake appends their ids to the queue's feed, a Redis list whose entries each carry the ids of
@@ -54,15 +57,37 @@ def enqueue(redis: Redis, name: str, deliveries: Iterable[tuple[str, int]], job_
     return len(jobs)
 
 
-def enqueue_explain(runtime: Runtime, event_id: str) -> None:
+def enqueue_explain(runtime: Runtime, event_id: str) -> bool:
     """Ask a worker to read why this event's verification failed (relay.broker.explain); never delays deliveries,
-    which are queued separately. Without Redis the details are simply not read."""
-    job = Queue.prepare_data(EXPLAIN_JOB, args=(event_id,), job_id=f"explain_{event_id}", timeout=60, result_ttl=0,
-                             failure_ttl=3600)
+    which are queued separately. Marks the event as asked for (explain_asked). False when Redis is away: the
+    first delivery waiting for the details, or the sweeper, asks again."""
+    job = Queue.prepare_data(EXPLAIN_JOB, args=(event_id,), job_id=f"explain_{event_id}", timeout=EXPLAIN_TIMEOUT,
+                             result_ttl=0, failure_ttl=3600)
+    patience = EXPLAIN_TIMEOUT + 4 * runtime.settings.broker_timeout  # queued, then the result and the pact read
     try:
         queue(runtime.redis, runtime.settings.queue_name).enqueue_many([job])
+        runtime.redis.set(EXPLAINING + event_id, "1", px=int(patience * 1000))
     except Exception as exc:
         log.warning("event %s: cannot ask for its verification details (%s)", event_id, type(exc).__name__)
+        return False
+    return True
+
+
+def mark_read(redis: Redis, event_id: str) -> None:
+    """The broker reads after this event are done (found or not): its waiting first sends may go."""
+    redis.set(READ_DONE + event_id, "1", ex=3600)
+
+
+def read_done(redis: Redis, event_id: str) -> bool:
+    return bool(redis.exists(READ_DONE + event_id))
+
+
+def explain_asked(redis: Redis, event_ids: list[str]) -> list[bool]:
+    """Whether a read of each event's verification result was asked for lately (queued or under way): one that
+    was not, or whose mark expired (a worker died mid-read), was lost."""
+    if not event_ids:
+        return []
+    return [mark is not None for mark in redis.mget([EXPLAINING + i for i in event_ids])]
 
 
 def enqueue_fresh(runtime: Runtime, delivery_ids: list[str]) -> None:

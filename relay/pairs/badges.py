@@ -142,14 +142,31 @@ def render_notice(left: str, message: str) -> str:
     return render_svg(str(left)[:MAX_INPUT_CHARS], fit_text(message, MAX_NOTICE_WIDTH) or "unknown", COLOURS["unknown"])
 
 
+DEPLOY_COLOURS = {"yes": COLOURS["verified"], "no": COLOURS["failed"], "unknown": COLOURS["unknown"]}
+DEPLOY_COLOUR_NAMES = {"yes": "brightgreen", "no": "red", "unknown": "lightgrey"}
+
+
+def render_deploy(left: str, state: str, reason: str = "") -> str:
+    """A can-i-deploy badge as the broker draws it: yes, no or unknown; the reason in its title (the tooltip)."""
+    state = state if state in DEPLOY_COLOURS else "unknown"
+    return render_svg(str(left)[:MAX_INPUT_CHARS], state, DEPLOY_COLOURS[state], clean_text(reason)[:300])
+
+
+def deploy_json(left: str, state: str, reason: str = "") -> str:
+    state = state if state in DEPLOY_COLOURS else "unknown"
+    return json.dumps({"schemaVersion": 1, "label": fit_text(left) or "can-i-deploy", "message": state,
+                       "color": DEPLOY_COLOUR_NAMES[state], "reason": reason or None},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
 @lru_cache(maxsize=4096)
-def render_svg(left: str, message: str, colour: str) -> str:
+def render_svg(left: str, message: str, colour: str, note: str = "") -> str:
     left = fit_text(left) or "pact"
     left_text_w, right_text_w = text_width(left), text_width(message)
     left_w = ceil(left_text_w) + 2 * PADDING
     right_w = ceil(right_text_w) + 2 * PADDING
     width = left_w + right_w
-    title = escape(f"{left}: {message}", quote=True)
+    title = escape(f"{left}: {message}" + (f" ({note})" if note else ""), quote=True)
     left_xml, right_xml = escape(left, quote=True), escape(message, quote=True)
     # Ids are derived from the content so that several badges inlined in one HTML page do not clash.
     uid = hashlib.sha256(f"{left}\0{message}".encode()).hexdigest()[:8]

@@ -9,6 +9,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from itsdangerous import BadSignature, Signer
 
+from relay.pairs.deploy import Question
 from relay.pairs.state import UNTAGGED, PairKey
 
 KINDS = ("latest", "tag", "untagged", "matrix")
@@ -67,13 +68,35 @@ def parse(raw_path: str) -> BadgeRef | None:
 
 
 def is_can_i_deploy_badge(raw_path: str) -> bool:
-    """The broker's can-i-deploy badges: /pacticipants/<P>/latest-version/<tag>/can-i-deploy/to/<env>/badge
+    return deploy_badge(raw_path) is not None
+
+
+@dataclass(frozen=True)
+class DeployBadge:
+    """A can-i-deploy badge: the question it shows the answer to."""
+
+    question: Question
+
+    def path(self) -> str:
+        return self.question.path() + "/badge"
+
+    def signed_value(self) -> bytes:
+        # A kind no pact badge has: a signature for one kind of badge never opens another.
+        return json.dumps(["can-i-deploy", *json.loads(self.question.key())]).encode()
+
+
+def deploy_badge(raw_path: str) -> DeployBadge | None:
+    """The broker's can-i-deploy badges: /pacticipants/<P>/latest-version/<tag>/can-i-deploy/to/<tag>/badge
     and /pacticipants/<P>/branches/<b>/latest-version/can-i-deploy/to-environment/<env>/badge."""
     p = path_segments(raw_path)
     p = p[p.index("pacticipants"):] if "pacticipants" in p else []
-    return (len(p) == 8 and (p[2], p[4], p[5]) == ("latest-version", "can-i-deploy", "to")
-            or len(p) == 9 and (p[2], p[4], p[5], p[6]) == ("branches", "latest-version", "can-i-deploy",
-                                                             "to-environment")) and p[-1] in BADGE_FILES
+    if not p or p[-1] not in BADGE_FILES:
+        return None
+    if len(p) == 8 and (p[2], p[4], p[5]) == ("latest-version", "can-i-deploy", "to"):
+        return DeployBadge(Question("tag", p[1], p[3], p[6], False))
+    if len(p) == 9 and (p[2], p[4], p[5], p[6]) == ("branches", "latest-version", "can-i-deploy", "to-environment"):
+        return DeployBadge(Question("branch", p[1], p[3], p[7], True))
+    return None
 
 
 def path_segments(raw_path: str) -> list[str]:
@@ -107,19 +130,19 @@ def _signer(secret_key: str) -> Signer:
     return Signer(secret_key, salt=SIGNATURE_SALT, digest_method=hashlib.sha256)
 
 
-def sign(secret_key: str, ref: BadgeRef) -> str:
+def sign(secret_key: str, ref: BadgeRef | DeployBadge) -> str:
     """A stable signature for the badge (no expiry: README links live for years); reveals no key."""
     return _signer(secret_key).get_signature(ref.signed_value()).decode()
 
 
-def verify(secret_key: str, ref: BadgeRef, signature: str) -> bool:
+def verify(secret_key: str, ref: BadgeRef | DeployBadge, signature: str) -> bool:
     try:
         return _signer(secret_key).verify_signature(ref.signed_value(), signature.encode("utf-8", "replace"))
     except BadSignature:
         return False
 
 
-def url(base: str, ref: BadgeRef, secret_key: str | None = None, label: str | None = None,
+def url(base: str, ref: BadgeRef | DeployBadge, secret_key: str | None = None, label: str | None = None,
         initials: bool = False) -> str:
     """The absolute badge URL; signed when a secret key is given (private badges)."""
     query = {}

@@ -6,6 +6,7 @@ import json
 
 from flask import Blueprint, Response, request
 
+from relay.broker import deploy
 from relay.db import read_connection
 from relay.pairs import badges, badgeurls, store
 from relay.pairs.state import status
@@ -54,12 +55,26 @@ def badge(_rest: str):
 
 @bp.get("/pacticipants/<rest:_rest>", merge_slashes=False, strict_slashes=False)
 def can_i_deploy_badge(_rest: str):
-    """The broker's can-i-deploy badge paths: `unknown` until the relay reads can-i-deploy answers (DESIGN §11)."""
-    if not badgeurls.is_can_i_deploy_badge(raw_path()):
+    """The broker's can-i-deploy badge paths: the broker's answer, kept and refreshed by events; `unknown` with
+    the reason (in the title and the JSON twin) when it is not known. Never waits past the broker timeout."""
+    ref = badgeurls.deploy_badge(raw_path())
+    if ref is None:
         return broker_only()
-    if request.accept_mimetypes.best_match([SVG, JSON]) == JSON:
-        return _cached(badges.badge_json("can-i-deploy", "unknown"), JSON)
-    return _cached(badges.render_badge("can-i-deploy", "unknown"), SVG)
+    left = request.args.get("label") or "can-i-deploy"
+    wants_json = request.accept_mimetypes.best_match([SVG, JSON]) == JSON
+    settings = runtime().settings
+    if settings.private_badges:
+        signature = request.args.get("sig")
+        if not signature or not badgeurls.verify(settings.secret_key, ref, signature):
+            message = "signature required" if not signature else "invalid signature"
+            if wants_json:
+                return _json({"errors": {"sig": [f"{message}: private badges need the signed URL that "
+                                                  "`pact-relay badges url` or GET /status gives"]}}, 403)
+            return _cached(badges.render_notice(left, message), SVG, 403)
+    found = deploy.answer(runtime(), ref.question)
+    if wants_json:
+        return _cached(badges.deploy_json(left, found.state, found.reason), JSON)
+    return _cached(badges.render_deploy(left, found.state, found.reason), SVG)
 
 
 def _cached(body: str, mimetype: str, code: int = 200) -> Response:

@@ -13,12 +13,11 @@ from relay.delivery import queue
 from relay.errors import PayloadError
 from relay.intake import events
 from relay.intake.groupcommit import GroupCommit
-from relay.pairs import store
+from relay.pairs import deploy, store
 from relay.security.tokens import require
 from relay.web.requests import body_bytes, enqueue_after_response, runtime
 
 bp = Blueprint("events", __name__)
-FAILED = "provider_verification_failed"
 log = logging.getLogger(__name__)
 
 
@@ -54,7 +53,7 @@ def receive():
                     "deliveries": intake.deliveries, "delivery_ids": intake.to_enqueue})
     response = jsonify({"event": intake.event_id, "deliveries": intake.deliveries})
     response.status_code = 200 if intake.duplicate else 202
-    if not intake.duplicate and intake.event_name == FAILED and runtime().settings.broker_url:
+    if not intake.duplicate and intake.event_name in deploy.EVENTS and runtime().settings.broker_url:
         response.call_on_close(functools.partial(queue.enqueue_explain, runtime(), intake.event_id))
     return enqueue_after_response(response, intake.to_enqueue)
 
