@@ -30,6 +30,14 @@ REDIS_URL = os.environ.get("RELAY_TEST_REDIS")  # unset: each test process runs 
 TEST_KEYS = ("MpMLmDCCjBk0zXW-ZDRCt09wZJ2Zc7Vfaj0b-RDt5gA=",)
 
 
+
+def pytest_collection_modifyitems(items):
+    """The tests that start process trees (marked e2e) run first: xdist hands out its first batch round robin, so
+    they are shared between both workers at the start and the many quick tests fill in around them, instead of
+    one worker finishing the long ones alone at the end. A stable sort keeps each module's own order."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("e2e") else 1)
+
+
 def sample_event(name: str) -> dict[str, str]:
     return json.loads((EVENTS_DIR / f"{name}.json").read_text())
 

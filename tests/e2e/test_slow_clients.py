@@ -3,10 +3,13 @@
 import socket
 import threading
 
+import pytest
 import requests
 
 from benchmarks.slow_clients import measure
 from tests.e2e.conftest import wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def test_200_slow_clients_leave_health_intake_and_ui_answering(relay_factory):

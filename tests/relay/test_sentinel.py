@@ -100,6 +100,7 @@ def database_url(request, tmp_path, sqlite_template):
 
 
 
+@pytest.mark.e2e  # starts Redis servers and Sentinels
 def test_a_worker_and_the_web_follow_the_primary_through_a_failover(api, httpserver, settings, redis_group,
                                                                      tmp_path):
     httpserver.expect_request("/hook").respond_with_data("ok")
