@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.conftest import free_port, make_settings
-from workers.worker import RelayWorker, send_fresh
 
 BROKER_TOKEN = "broker-token-never-shown"
 
 
 @pytest.fixture
-def broker_url(httpserver) -> str:
+def broker_url(request, httpserver) -> str:
+    """The loopback broker; `@pytest.mark.parametrize("broker_url", ["down"], indirect=True)` gives a broker that
+    refuses every connection: a port held bound but never listening, so no other server can take it meanwhile."""
+    if getattr(request, "param", None) == "down":
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        request.addfinalizer(closed.close)
+        return f"http://127.0.0.1:{closed.getsockname()[1]}"
     return httpserver.url_for("/").rstrip("/")
 
 
@@ -30,25 +38,3 @@ def target():
     yield server
     server.clear()
     server.stop()
-
-
-class _Worker(RelayWorker):
-    """The relay's worker without RQ's command channel: against this Redis its pub/sub thread takes a minute to
-    stop at the end of every burst (also in tests/conftest.py's drain), and these tests need no `rq` commands."""
-
-    def subscribe(self) -> None:
-        pass
-
-    def unsubscribe(self) -> None:
-        pass
-
-
-@pytest.fixture
-def drain(runtime):
-    """Send what intake's feed holds, then run the jobs RQ holds (the broker reads) on a real worker, in burst."""
-
-    def run() -> None:
-        send_fresh(runtime)
-        _Worker(runtime).work(burst=True, logging_level="WARNING")
-
-    return run

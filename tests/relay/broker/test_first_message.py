@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from relay.delivery import details, queue
 from relay.models import Delivery, Event
-from tests.conftest import free_port, make_settings
+from tests.conftest import make_settings
 from tests.integrations.fakes import serve_github, serve_slack
-from tests.relay.broker.conftest import BROKER_TOKEN, _Worker
+from tests.relay.broker.conftest import BROKER_TOKEN
 from tests.relay.broker.test_explain import failed_event as explained_event
 from tests.relay.broker.test_explain import fixture, serve_result, served_pact
 from workers import sweeper
-from workers.worker import send_fresh
+from workers.worker import RelayWorker, send_fresh
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_the_wait_is_bounded_by_the_broker_timeout(api, httpserver, target, runt
         assert received < row.next_attempt_at <= received + timedelta(seconds=runtime.settings.broker_timeout)
 
 
-@pytest.mark.parametrize("broker_url", [f"http://127.0.0.1:{free_port()}"])
+@pytest.mark.parametrize("broker_url", ["down"], indirect=True)
 def test_a_broker_that_is_down_lets_the_message_go_at_once_saying_so(api, target, drain, broker_url):
     subscribe(api, target)
     api.as_role("intake").post("/events", json=failed_event(broker_url))
@@ -127,7 +127,7 @@ def test_a_read_never_done_lets_the_message_go_after_the_bound_saying_so(api, ht
     deadline = time.monotonic() + 30
     while len(target.log) < 2 and time.monotonic() < deadline:  # the sweeper queues them once due
         sweeper.sweep(runtime)
-        _Worker(runtime).work(burst=True, logging_level="WARNING")
+        RelayWorker(runtime).work(burst=True, logging_level="WARNING")
         time.sleep(0.05)
     messages = sent(target)
     assert "not read from the Pact Broker within 1 s" in slack_text(messages["slack"])
