@@ -49,6 +49,14 @@ def path_problem(url: str) -> str | None:
     return None
 
 
+def shown(template: Any, value: str, limit: int = 80) -> str:
+    """How an error message quotes a rendered value: cut to `limit`, and never when a secret went into it (the
+    redactor masks whole values only, and a cut or repr() is another spelling)."""
+    if "${user." in str(template):
+        return "(rendered from a secret; not shown)"
+    return repr(value[:limit])
+
+
 def checked_url(url: str, field: str) -> str:
     """`url` when its path stays where it points, else a PermanentDeliveryError naming the field."""
     problem = path_problem(url)

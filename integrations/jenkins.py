@@ -20,6 +20,7 @@ from integrations.base import (
     Request,
     Result,
     RetryableDeliveryError,
+    shown,
 )
 from integrations.http import to_response
 from integrations.outcome import checked_url, dot_segment, fail, target_message, url_problem
@@ -100,9 +101,9 @@ class Jenkins(Integration):
         job = "/".join(parts)
         if any(not part or "/" in part or dot_segment(part) or any(ord(c) < 32 or c == "\x7f" for c in part)
                for part in parts):
-            raise PermanentDeliveryError(f"job {job[:120]!r} is not a job name after rendering (folders as a/b in "
-                                         "the template; no value may add a '/', be empty, '.' or '..', or hold a "
-                                         "control character)")
+            raise PermanentDeliveryError(f"job {shown(config['job'], job, 120)} is not a job name after rendering "
+                                         "(folders as a/b in the template; no value may add a '/', be empty, "
+                                         "'.' or '..', or hold a control character)")
         parameters = {render(str(k), "text"): render(str(v), "text")
                       for k, v in (config.get("parameters") or {}).items()}
         url = checked_url(render(str(config["url"]), "url").rstrip("/") + "/", "url")
