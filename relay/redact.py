@@ -13,7 +13,10 @@ from urllib.parse import quote, quote_plus
 
 SECRET_MASK = "********"
 HEADER_MASK = "**********"
-SENSITIVE_HEADER = re.compile(r"authori[sz]ation|token|secret|api[-_]?key|password|cookie", re.I)
+# A header whose name holds one of these words carries a credential as far as the relay can tell (X-Functions-Key,
+# Ocp-Apim-Subscription-Key, Authentication, X-Hub-Signature, ...): sealed at rest and masked wherever shown.
+SENSITIVE_WORDS = ("key", "token", "secret", "auth", "password", "signature", "session", "cookie")
+SENSITIVE_HEADER = re.compile("|".join(SENSITIVE_WORDS), re.I)
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words everywhere
 
 
