@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -25,16 +26,20 @@ def carries_credentials(parts: SplitResult) -> bool:
     return "@" in parts.netloc
 
 
+SEPARATORS = re.compile(r"[/\\]")  # "\\" too: IIS and some Java and Windows servers read it as "/"
+
+
 def dot_segment(part: str) -> bool:
-    """True for a path segment that is, or decodes to, '.' or '..' (%2e%2e, %252e...): servers resolve those."""
+    """True for a path segment that is, or decodes to, '.' or '..' (%2e%2e, %252e...), or holds one between
+    separators a server may resolve ('..%5C..%5Cadmin', 'a%2F..'): servers resolve those."""
     for _ in range(3):
-        if part in (".", ".."):
+        if any(piece in (".", "..") for piece in SEPARATORS.split(part)):
             return True
         decoded = unquote(part)
         if decoded == part:
             return False
         part = decoded
-    return part in (".", "..")
+    return any(piece in (".", "..") for piece in SEPARATORS.split(part))
 
 
 def path_problem(url: str) -> str | None:
