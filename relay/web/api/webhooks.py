@@ -13,7 +13,7 @@ from relay.models import Secret, TargetState, Webhook, utcnow
 from relay.pairs import badgeurls
 from relay.security.auditing import record
 from relay.security.tokens import require
-from relay.web.requests import RestOfPath, base_url, db, json_body, limit_arg, raw_path, runtime
+from relay.web.requests import RestOfPath, base_url, db, json_body, limit_arg, raw_path, runtime, self_url
 
 bp = Blueprint("webhooks", __name__)
 
@@ -129,7 +129,7 @@ def pacticipant_index(_rest: str):
     for side, name in names.items():
         query = query.where(getattr(Webhook, f"{side}_name") == name)
     doc = webhooks.listing(list(db().scalars(query)), base_url())
-    doc["_links"]["self"]["href"] = request.base_url
+    doc["_links"]["self"]["href"] = self_url(query=False)
     return jsonify(doc)
 
 
