@@ -117,7 +117,8 @@ def _debounce(session: Session, claimed: leases.Claimed, now: datetime) -> super
     window = float(webhook.debounce)
     received = _received(session, claimed)
     rows = _siblings(session, claimed, and_(
-        Delivery.status.in_((*ACTIVE, "superseded")), Event.received_at >= received - timedelta(seconds=window)))
+        Delivery.status.in_((*ACTIVE, "superseded", "succeeded")),
+        Event.received_at >= received - timedelta(seconds=window)))
     mine = supersede.burst_key(claimed.variables)
     group = [Sibling(r.id, r.received_at, r.status) for r in rows if supersede.burst_key(r.variables) == mine]
     choice = supersede.debounced(Sibling(claimed.delivery_id, received, "pending"), group, window, now)

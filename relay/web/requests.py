@@ -64,7 +64,7 @@ def json_body() -> Any:
         raise PayloadError.one("body", "send JSON with Content-Type: application/json", status=415)
     try:
         data = jsonlimits.loads(body_bytes())
-    except jsonlimits.TooDeep as exc:
+    except (jsonlimits.TooDeep, jsonlimits.DuplicateKey) as exc:
         raise PayloadError.one("body", str(exc)) from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError
         data = None

@@ -105,7 +105,10 @@ def _create(doc):
 
 def _pacticipants() -> dict[str, str]:
     """The broker's webhook path forms: provider and/or consumer names from the path, percent-decoded."""
-    parts = badgeurls.path_segments(raw_path())
+    try:
+        parts = badgeurls.path_segments(raw_path(), strict=True)
+    except UnicodeDecodeError:
+        raise PayloadError.one("path", "a name in the path must be UTF-8 once percent-decoded") from None
     start = min(i for i, part in enumerate(parts) if part == "webhooks" and i + 1 < len(parts)
                 and parts[i + 1] in ("provider", "consumer"))
     rest, names = parts[start + 1:], {}

@@ -107,11 +107,13 @@ def test_hostile_names_stay_names(api, raw, name):
     assert [h["provider"]["name"] for h in api.get(f"/webhooks/provider/{raw}/consumer/C").json["webhooks"]] == [name]
 
 
-@pytest.mark.parametrize("raw,field", [("a%00b", "provider"), ("a%0D%0Ab", "provider"), ("x" * 501, "provider.name")])
+@pytest.mark.parametrize("raw,field", [("a%00b", "provider"), ("a%0D%0Ab", "provider"), ("x" * 501, "provider.name"),
+                                       ("%FF", "path"), ("a%C3", "path"), ("%ED%A0%80", "path")])
 def test_unstorable_names_are_400_not_500(api, raw, field):
     resp = api.post(f"/webhooks/provider/{raw}/consumer/C", json=hook())
-    assert resp.status_code == 400 and field in resp.json["errors"]
+    assert resp.status_code == 400 and field in resp.json["errors"], resp.json
     assert api.get(f"/webhooks/provider/{raw}").status_code in (200, 400)
+    assert api.get("/webhooks").json["webhooks"] == []
 
 
 def test_pair_paths_need_tokens_and_roles(client, tokens):
