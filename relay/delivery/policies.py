@@ -174,7 +174,7 @@ def after_send(runtime: Runtime, claimed: leases.Claimed, decision: Decision, ou
     """After the attempt was recorded: the breaker and the rate limits learn from the answer."""
     learn_limits(runtime, outcome)
     failed = breaker.counts_as_failure(outcome.ok, outcome.retryable, outcome.status, outcome.internal)
-    answered = outcome.ok or outcome.response is not None
+    answered = breaker.shows_health(outcome.ok, outcome.status, outcome.response is not None)
     known = decision.target is not None and (decision.target.failures or decision.target.paused_since)
     if not failed and not (answered and (known or decision.probe)):
         return  # the common case: a healthy target stays healthy, no write
@@ -191,7 +191,7 @@ def after(session: Session, runtime: Runtime, webhook_uuid: str, decision: Decis
                                   runtime.settings.breaker_failures):
             log.warning("target %s paused: %s", webhook_uuid, outcome.error, extra={"webhook": webhook_uuid})
         return []
-    answered = outcome.ok or outcome.response is not None
+    answered = breaker.shows_health(outcome.ok, outcome.status, outcome.response is not None)
     known = decision.target is not None and (decision.target.failures or decision.target.paused_since)
     if answered and (known or decision.probe) and breaker.record_success(session, webhook_uuid, now):
         log.info("target %s resumed after a successful probe", webhook_uuid, extra={"webhook": webhook_uuid})
