@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -25,16 +26,20 @@ def carries_credentials(parts: SplitResult) -> bool:
     return "@" in parts.netloc
 
 
+SEPARATORS = re.compile(r"[/\\]")  # "\\" too: IIS and some Java and Windows servers read it as "/"
+
+
 def dot_segment(part: str) -> bool:
-    """True for a path segment that is, or decodes to, '.' or '..' (%2e%2e, %252e...): servers resolve those."""
+    """True for a path segment that is, or decodes to, '.' or '..' (%2e%2e, %252e...), or holds one between
+    separators a server may resolve ('..%5C..%5Cadmin', 'a%2F..'): servers resolve those."""
     for _ in range(3):
-        if part in (".", ".."):
+        if any(piece in (".", "..") for piece in SEPARATORS.split(part)):
             return True
         decoded = unquote(part)
         if decoded == part:
             return False
         part = decoded
-    return part in (".", "..")
+    return any(piece in (".", "..") for piece in SEPARATORS.split(part))
 
 
 def path_problem(url: str) -> str | None:
@@ -47,6 +52,14 @@ def path_problem(url: str) -> str | None:
     if any(dot_segment(segment) for segment in parts.path.split("/")):
         return "has a '.' or '..' path segment after rendering (an event value must not change the endpoint)"
     return None
+
+
+def shown(template: Any, value: str, limit: int = 80) -> str:
+    """How an error message quotes a rendered value: cut to `limit`, and never when a secret went into it (the
+    redactor masks whole values only, and a cut or repr() is another spelling)."""
+    if "${user." in str(template):
+        return "(rendered from a secret; not shown)"
+    return repr(value[:limit])
 
 
 def checked_url(url: str, field: str) -> str:

@@ -28,6 +28,7 @@ from integrations.base import (
     RetryableDeliveryError,
     failure_of,
     mismatch_line,
+    shown,
 )
 from integrations.outcome import (
     COMMIT_SHA,
@@ -201,9 +202,11 @@ class GitHubStatus(Integration):
                 errors["can_i_deploy.pacticipant"] = ["must be consumer or provider"]
         return errors
 
+    def _template(self, config: Mapping[str, Any], name: str) -> str:
+        return str(config.get(name) or self.fields[name].default or "")
+
     def _value(self, config: Mapping[str, Any], render: Render, name: str, location: str = "text") -> str:
-        template = config.get(name) or self.fields[name].default or ""
-        return render(str(template), location).strip()
+        return render(self._template(config, name), location).strip()
 
     def supersede_key(self, config: Mapping[str, Any], render: Render) -> tuple:
         shas = sorted({s.strip() for s in self._value(config, render, "sha").split(",") if s.strip()})
@@ -217,14 +220,16 @@ class GitHubStatus(Integration):
         state = state_for(variables)
         repository = value("repository")
         if not OWNER_NAME.match(repository):
-            raise PermanentDeliveryError(f"repository {repository!r} is not owner/name after rendering")
+            raise PermanentDeliveryError(f"repository {shown(config.get('repository'), repository)} is not "
+                                         "owner/name after rendering")
         shas = tuple(dict.fromkeys(s.strip() for s in value("sha").split(",") if s.strip()))
         if not shas:
             raise PermanentDeliveryError("sha is empty after rendering; nothing to set a status on")
         for sha in shas:
             if not COMMIT_SHA.match(sha):
-                raise PermanentDeliveryError(f"sha {sha[:80]!r} is not a commit sha (7 to 40 hex digits) after "
-                                             "rendering; set the consumer version to the git sha or set sha")
+                raise PermanentDeliveryError(f"sha {shown(self._template(config, 'sha'), sha)} is not a commit sha "
+                                             "(7 to 40 hex digits) after rendering; set the consumer version to the "
+                                             "git sha or set sha")
         target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
         return CommitStatus(
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),

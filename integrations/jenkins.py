@@ -20,6 +20,7 @@ from integrations.base import (
     Request,
     Result,
     RetryableDeliveryError,
+    shown,
 )
 from integrations.http import to_response
 from integrations.outcome import checked_url, dot_segment, fail, target_message, url_problem
@@ -84,9 +85,9 @@ class Jenkins(Integration):
         if config.get("url") and url_problem(config["url"]):
             errors["url"] = [url_problem(config["url"])]
         job = config.get("job")
-        if job is not None and (not isinstance(job, str) or any(not part or dot_segment(part)
+        if job is not None and (not isinstance(job, str) or any(not part or dot_segment(part) or "\\" in part
                                                                 for part in job.split("/"))):
-            errors["job"] = ["must be a job name, with folders as a/b (no empty, '.' or '..' part)"]
+            errors["job"] = ["must be a job name, with folders as a/b (no empty, '.' or '..' part, no '\\')"]
         params = config.get("parameters")
         if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) for k in params)):
             errors["parameters"] = ["must be a map of names to values"]
@@ -98,11 +99,11 @@ class Jenkins(Integration):
         # Folders come from the template; each rendered part must stay exactly one job name.
         parts = [render(part, "text").strip() for part in str(config["job"]).strip("/").split("/")]
         job = "/".join(parts)
-        if any(not part or "/" in part or dot_segment(part) or any(ord(c) < 32 or c == "\x7f" for c in part)
-               for part in parts):
-            raise PermanentDeliveryError(f"job {job[:120]!r} is not a job name after rendering (folders as a/b in "
-                                         "the template; no value may add a '/', be empty, '.' or '..', or hold a "
-                                         "control character)")
+        if any(not part or "/" in part or "\\" in part or dot_segment(part)
+               or any(ord(c) < 32 or c == "\x7f" for c in part) for part in parts):
+            raise PermanentDeliveryError(f"job {shown(config['job'], job, 120)} is not a job name after rendering "
+                                         "(folders as a/b in the template; no value may add a '/' or '\\', be "
+                                         "empty, '.' or '..', or hold a control character)")
         parameters = {render(str(k), "text"): render(str(v), "text")
                       for k, v in (config.get("parameters") or {}).items()}
         url = checked_url(render(str(config["url"]), "url").rstrip("/") + "/", "url")

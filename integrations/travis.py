@@ -9,7 +9,17 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from integrations.base import Context, Field, FieldErrors, Integration, PermanentDeliveryError, Render, Request, Result
+from integrations.base import (
+    Context,
+    Field,
+    FieldErrors,
+    Integration,
+    PermanentDeliveryError,
+    Render,
+    Request,
+    Result,
+    shown,
+)
 from integrations.http import perform
 from integrations.outcome import OWNER_NAME, endpoint, fail, target_message, template_or, url_problem
 
@@ -77,7 +87,8 @@ class Travis(Integration):
 
         repository = value("repository")
         if not OWNER_NAME.match(repository):
-            raise PermanentDeliveryError(f"repository {repository!r} is not owner/name after rendering")
+            raise PermanentDeliveryError(f"repository {shown(config.get('repository'), repository)} is not "
+                                         "owner/name after rendering")
         branch = value("branch")
         if not branch:
             raise PermanentDeliveryError("branch is empty after rendering")

@@ -40,6 +40,8 @@ class Settings:
     secret_key: str
     encryption_keys: tuple[str, ...]
     public_url: str = "http://localhost:8000"
+    # RELAY_PUBLIC_URL was given: links use it, never the request's Host header (which a client chooses).
+    public_url_set: bool = False
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     allowed_hosts: tuple[str, ...] = ()
     allow_private_networks: bool = False
@@ -137,6 +139,7 @@ class Settings:
             fleet_heartbeat=_number(env, "RELAY_FLEET_HEARTBEAT", 15.0),
         )
         values.update(overrides)
+        values.setdefault("public_url_set", bool(env.get("RELAY_PUBLIC_URL")) or "public_url" in overrides)
         _check_database_url(values["database_url"])
         return cls(**values)
 

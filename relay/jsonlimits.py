@@ -1,4 +1,4 @@
-"""JSON parsing that refuses deep nesting before the parser recurses into it."""
+"""JSON parsing that refuses deep nesting before the parser recurses into it, and a key given twice."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 class TooDeep(ValueError):
     """The document nests deeper than allowed."""
+
+
+class DuplicateKey(ValueError):
+    """An object holds the same key twice: parsers disagree on which wins, so the relay picks none."""
+
+    def __init__(self, key: str):
+        super().__init__(f"{key[:100]!r} appears twice in one object")
+        self.key = key
 
 
 def _deeper_than(text: str, limit: int) -> bool:
@@ -43,7 +51,15 @@ def loads(data: bytes | str, limit: int = MAX_DEPTH) -> Any:
     text = data if isinstance(data, str) else data.decode(json.detect_encoding(data), "surrogatepass")
     if _deeper_than(text, limit):
         raise TooDeep(f"nests deeper than {limit} levels")
-    return json.loads(text, parse_int=_int)
+    return json.loads(text, parse_int=_int, object_pairs_hook=_object)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
 
 
 def _int(digits: str) -> int | float:

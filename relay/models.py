@@ -300,3 +300,13 @@ class FleetRow(Base):
     # Refreshed by every running worker (relay.ops.fleet.keep): a host that finds the Redis empty while this is
     # recent waits for those hosts to claim it again, and is refused if they use another Redis.
     heartbeat_at: Mapped[datetime | None]
+
+
+class FleetHost(Base):
+    """One host's own heartbeat (relay.ops.fleet): a host restarted after a crash finds only its own recent beat
+    and knows the fleet is dead, while another host's beat that keeps advancing says the fleet is alive."""
+
+    __tablename__ = "fleet_hosts"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    heartbeat_at: Mapped[datetime]

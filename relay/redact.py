@@ -13,7 +13,10 @@ from urllib.parse import quote, quote_plus
 
 SECRET_MASK = "********"
 HEADER_MASK = "**********"
-SENSITIVE_HEADER = re.compile(r"authori[sz]ation|token|secret|api[-_]?key|password|cookie", re.I)
+# A header whose name holds one of these words carries a credential as far as the relay can tell (X-Functions-Key,
+# Ocp-Apim-Subscription-Key, Authentication, X-Hub-Signature, ...): sealed at rest and masked wherever shown.
+SENSITIVE_WORDS = ("key", "token", "secret", "auth", "password", "signature", "session", "cookie")
+SENSITIVE_HEADER = re.compile("|".join(SENSITIVE_WORDS), re.I)
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words everywhere
 
 
@@ -21,26 +24,37 @@ def is_sensitive_header(name: str) -> bool:
     return bool(SENSITIVE_HEADER.search(name))
 
 
+def _json(ascii_only: bool):
+    return lambda text: json.dumps(text, ensure_ascii=ascii_only)[1:-1]
+
+
+def _latin1_misread(text: str) -> str:
+    return text.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
+# Every spelling is built from these steps, so a new way of writing a secret is a new step, never a new special case.
+# Out: how the relay itself writes a value (templating: URL and form encoding, JSON with and without ensure_ascii,
+# basic auth's base64). Read: how a target's answer may have read those bytes (UTF-8 taken as Latin-1, the HTTP
+# default). Echo: how the answer may have written them back (verbatim or inside JSON, either way).
+OUT = (lambda t: t, lambda t: quote_plus(t, safe=""), lambda t: quote(t, safe=""), lambda t: quote_plus(t, safe="/"),
+       quote, _json(True), _json(False), lambda t: base64.b64encode(t.encode()).decode().rstrip("="))
+READ = (lambda t: t, _latin1_misread)
+ECHO = (lambda t: t, _json(True), _json(False))
+
+
+def spellings(value: str) -> set[str]:
+    """Every spelling of a value the relay produces or reads back: OUT, then READ, then ECHO."""
+    return {echo(read(out(value))) for out in OUT for read in READ for echo in ECHO}
+
+
 class Redactor:
-    """Replaces every known secret value, in its plain, URL-, JSON- (once or twice) and base64-encoded spellings."""
+    """Replaces every known secret value in each of its `spellings`."""
 
     def __init__(self, values: Iterable[str] = ()):
-        forms: set[str] = set()
-        for value in values:
-            if not value or len(value) < MIN_SECRET_LENGTH:
-                continue
-            escaped = json.dumps(value)[1:-1]
-            # A target echoing UTF-8 bytes that the answer's charset (often the HTTP default) reads as Latin-1.
-            misread = value.encode("utf-8", "surrogatepass").decode("latin-1")
-            if misread != value:
-                forms.add(misread)
-            # Servers and libraries echo URLs back with "/" left unencoded, and JSON bodies inside JSON.
-            forms.update({value, quote_plus(value, safe=""), quote(value, safe=""), quote_plus(value, safe="/"),
-                          quote(value), escaped, json.dumps(escaped)[1:-1],
-                          base64.b64encode(value.encode()).decode().rstrip("=")})
+        self._values = [v for v in values if v and len(v) >= MIN_SECRET_LENGTH]
+        forms = {form for value in self._values for form in spellings(value)}
         self._pattern = (re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
                          if forms else None)
-        self._values = [v for v in values if v and len(v) >= MIN_SECRET_LENGTH]
 
     def add_basic_auth(self, *pairs: tuple[str, str]) -> Redactor:
         """Also catch the base64 `user:password` credential of each basic-auth pair (Latin-1 as requests

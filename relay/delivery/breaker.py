@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from relay.models import TargetState
 
 THRESHOLD = 5  # consecutive failures that pause a target
+REQUEST_FAILED = 500  # the target's own code failed on this request: neither a failure of the target nor health
 FIRST_COOLDOWN = 30.0
 MAX_COOLDOWN = 600.0
 PAUSED_REASON = "target paused"  # the start of a waiting delivery's reason; resume releases those
@@ -31,10 +32,17 @@ GO = Verdict(go=True)
 
 
 def counts_as_failure(ok: bool, retryable: bool, status: int | None, internal: bool) -> bool:
-    """Connection errors, timeouts and 5xx count; a 4xx, a rate limit or a bug of our own says nothing of the target."""
+    """Connection errors, timeouts and 5xx that say the target is down count. A 4xx, a rate limit or a bug of our
+    own says nothing of the target; nor does a 500: the target answered, so what failed is the request, whose
+    values any one sender chooses (issue 23 #15), and one sender must not pause a webhook others share."""
     if ok or not retryable or internal:
         return False
-    return status is None or status >= 500
+    return status is None or (status >= 500 and status != REQUEST_FAILED)
+
+
+def shows_health(ok: bool, status: int | None, answered: bool) -> bool:
+    """An answer that says the target is up and handled the request: a 2xx or a 4xx, never a 5xx."""
+    return ok or (answered and status is not None and status < 500)
 
 
 def next_cooldown(current: float) -> float:

@@ -119,7 +119,8 @@ def _debounce(session: Session, claimed: leases.Claimed, now: datetime) -> super
     window = float(webhook.debounce)
     received = _received(session, claimed)
     rows = _siblings(session, claimed, and_(
-        Delivery.status.in_((*ACTIVE, "superseded")), Event.received_at >= received - timedelta(seconds=window)))
+        Delivery.status.in_((*ACTIVE, "superseded", "succeeded")),
+        Event.received_at >= received - timedelta(seconds=window)))
     mine = supersede.burst_key(claimed.variables)
     group = [Sibling(r.id, r.received_at, r.status) for r in rows if supersede.burst_key(r.variables) == mine]
     choice = supersede.debounced(Sibling(claimed.delivery_id, received, "pending"), group, window, now)
@@ -175,7 +176,7 @@ def after_send(runtime: Runtime, claimed: leases.Claimed, decision: Decision, ou
     """After the attempt was recorded: the breaker and the rate limits learn from the answer."""
     learn_limits(runtime, outcome)
     failed = breaker.counts_as_failure(outcome.ok, outcome.retryable, outcome.status, outcome.internal)
-    answered = outcome.ok or outcome.response is not None
+    answered = breaker.shows_health(outcome.ok, outcome.status, outcome.response is not None)
     known = decision.target is not None and (decision.target.failures or decision.target.paused_since)
     if not failed and not (answered and (known or decision.probe)):
         return  # the common case: a healthy target stays healthy, no write
@@ -192,7 +193,7 @@ def after(session: Session, runtime: Runtime, webhook_uuid: str, decision: Decis
                                   runtime.settings.breaker_failures):
             log.warning("target %s paused: %s", webhook_uuid, outcome.error, extra={"webhook": webhook_uuid})
         return []
-    answered = outcome.ok or outcome.response is not None
+    answered = breaker.shows_health(outcome.ok, outcome.status, outcome.response is not None)
     known = decision.target is not None and (decision.target.failures or decision.target.paused_since)
     if answered and (known or decision.probe) and breaker.record_success(session, webhook_uuid, now):
         log.info("target %s resumed after a successful probe", webhook_uuid, extra={"webhook": webhook_uuid})

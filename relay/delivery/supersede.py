@@ -67,7 +67,8 @@ def debounced(me: Sibling, group: Iterable[Sibling], window: float, now: datetim
     `group` holds the webhook's deliveries for the same consumer, provider and branch created within the
     window before mine: due ones and those already debounced (they still mark where the burst began)."""
     members = [s for s in group if s.id != me.id]
-    newer = [s for s in members if s.order > me.order and s.status in ACTIVE]
+    # A newer one already sent counts as much as one waiting: the order workers take deliveries in is no order.
+    newer = [s for s in members if s.order > me.order and s.status in (*ACTIVE, "succeeded")]
     if newer:
         return Choice(successor=max(newer, key=lambda s: s.order), reason=DEBOUNCED)
     start = min([me.at, *(s.at for s in members if s.status in (*ACTIVE, "superseded"))])

@@ -43,6 +43,8 @@ def parse(body: bytes) -> dict[str, str]:
         payload = jsonlimits.loads(body)
     except jsonlimits.TooDeep as exc:
         raise PayloadError.one("body", str(exc)) from None
+    except jsonlimits.DuplicateKey as exc:
+        raise PayloadError.one(exc.key.removeprefix("pactbroker.")[:100], str(exc)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError.one("body", f"is not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(payload, dict):
@@ -51,7 +53,9 @@ def parse(body: bytes) -> dict[str, str]:
     variables: dict[str, str] = {}
     for key, value in payload.items():
         name = key.removeprefix("pactbroker.")
-        if not isinstance(value, str):
+        if name in variables:
+            errors.setdefault(name, []).append("appears twice (with and without the pactbroker. prefix)")
+        elif not isinstance(value, str):
             errors.setdefault(key, []).append(f"must be a string, not {_json_type(value)}")
         elif name in KNOWN and not _storable_text(value):
             # JSON can carry both, but no database column holds them (PostgreSQL text refuses NUL).

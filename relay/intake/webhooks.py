@@ -15,7 +15,7 @@ from relay.config import Settings
 from relay.errors import PayloadError
 from relay.intake.events import EVENT_NAMES
 from relay.models import TargetState, Webhook
-from relay.redact import HEADER_MASK, is_sensitive_header
+from relay.redact import HEADER_MASK, SENSITIVE_WORDS, is_sensitive_header
 from relay.security.secrets import DecryptionError, Vault, is_sealed
 from relay.templating import PLACEHOLDER, host_is_templated, reference_only, template_errors
 
@@ -82,6 +82,7 @@ class WebhookInput:
         self.secret_names = secret_names
         self.existing = existing
         self.errors: dict[str, list[str]] = {}
+        self.warnings: dict[str, list[str]] = {}
         self.new_signing_secret: str | None = None  # shown once, in the response that created it
 
     def error(self, field: str, message: str) -> None:
@@ -281,6 +282,11 @@ class WebhookInput:
         """Seal literal secrets; the mask sent back means: keep what is stored."""
         if field.kind == "map":
             old = old if isinstance(old, dict) else {}
+            for k, v in value.items():
+                if not field.secret and is_sensitive_header(k) and v != HEADER_MASK and not reference_only(v):
+                    self.warnings.setdefault(f"{path}.{k}", []).append(
+                        f"treated as a secret (the name holds one of {', '.join(SENSITIVE_WORDS)}): stored encrypted "
+                        "and shown as **********; a ${user.NAME} secret can be shared and rotated")
             return {k: self._protect_one(v, old.get(k), path, sensitive=field.secret or is_sensitive_header(k))
                     for k, v in value.items()}
         if isinstance(value, str):

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from relay.config import ConfigError
-from relay.models import FleetRow, Secret, Webhook, utcnow
+from relay.models import FleetHost, FleetRow, Secret, Webhook, utcnow
 from relay.runtime import Runtime
 from relay.security.secrets import DecryptionError
 
@@ -50,9 +51,19 @@ def keep(runtime: Runtime, fleet_id: str) -> threading.Event:
     return stop
 
 
+def host_id(runtime: Runtime) -> str:
+    """This host: its name and data directory (two relays on one machine keep their own directories)."""
+    return f"{socket.gethostname()}:{runtime.settings.data_dir}"[:255]
+
+
 def _beat(runtime: Runtime, fleet_id: str) -> None:
+    now, me = utcnow(), host_id(runtime)
     with runtime.sessions.begin() as session:
-        session.execute(update(FleetRow).where(FleetRow.id == 1).values(heartbeat_at=utcnow()))
+        session.execute(update(FleetRow).where(FleetRow.id == 1).values(heartbeat_at=now))
+        if not session.execute(update(FleetHost).where(FleetHost.host == me).values(heartbeat_at=now)).rowcount:
+            session.add(FleetHost(host=me, heartbeat_at=now))
+        # Hosts replaced for good (a container's new name after each deploy) leave a row each: a day is enough.
+        session.execute(delete(FleetHost).where(FleetHost.heartbeat_at < now - timedelta(days=1)))
     key = redis_key(runtime.settings.queue_name)
     if runtime.redis.set(key, fleet_id, nx=True):
         log.info("Redis was emptied: claimed it again for fleet %s", fleet_id)
@@ -128,22 +139,41 @@ def _can_read_check(row: FleetRow, runtime: Runtime) -> None:
         row.generated_keys = False  # the generated key was made a real one: from now on it is required
 
 
+def _other_beats(runtime: Runtime, since) -> dict[str, object]:
+    """The heartbeats of the fleet's other hosts newer than `since`."""
+    with runtime.sessions() as session:
+        return dict(session.execute(select(FleetHost.host, FleetHost.heartbeat_at).where(
+            FleetHost.host != host_id(runtime), FleetHost.heartbeat_at > since)).all())
+
+
 def _claim_redis(runtime: Runtime, fleet_id: str, heartbeat) -> None:
     """The Redis carries one fleet's work: a host of another database is refused. An empty Redis is claimed, unless
-    the fleet's workers were alive a moment ago: on the same Redis they claim it again within a heartbeat, so a
-    Redis still empty after two of them is not theirs."""
+    another host of the fleet is alive: on the same Redis it claims it again within a heartbeat; one whose heartbeat
+    keeps advancing while this Redis stays empty uses another Redis. A fleet whose recent beats are this host's own
+    (a restart after a crash) or stand still is dead, and its emptied Redis is claimed at once or after the wait."""
     key = redis_key(runtime.settings.queue_name)
     interval = runtime.settings.fleet_heartbeat
     owner = (runtime.redis.get(key) or b"").decode()
-    if not owner and heartbeat is not None and utcnow() - heartbeat < timedelta(seconds=3 * interval):
-        log.info("Redis holds no relay yet while the fleet's hosts are running: waiting for them to claim it")
+    recent = utcnow() - timedelta(seconds=3 * interval)
+    others = _other_beats(runtime, recent) if not owner and heartbeat is not None and heartbeat > recent else {}
+    if others:
+        log.info("Redis holds no relay yet while %d other host(s) of the fleet beat recently: waiting for them to "
+                 "claim it, or to see whether they still beat", len(others))
         deadline = time.monotonic() + 2 * interval
-        while not owner and time.monotonic() < deadline:
+        alive = False
+        while not owner and not alive and time.monotonic() < deadline:
             time.sleep(min(0.5, interval / 4))
             owner = (runtime.redis.get(key) or b"").decode()
-        if not owner:
+            beats = _other_beats(runtime, recent)
+            alive = any(at > others.get(host, recent) for host, at in beats.items())
+        if alive and not owner:
+            time.sleep(min(0.5, interval / 4))  # a host on this Redis writes the database first, then claims it
+            owner = (runtime.redis.get(key) or b"").decode()
+        if alive and not owner:
             raise FleetMismatch("RELAY_REDIS_URL: the fleet's other hosts, running on this database, use another "
                                 "Redis (this one stays empty); point every host at the same Redis")
+        if not owner:
+            log.info("the fleet's other hosts stopped beating: they are gone, not on another Redis")
     if not owner and runtime.redis.set(key, fleet_id, nx=True):
         log.info("Redis had no relay on queue %r yet (new or emptied): claimed it for fleet %s",
                  runtime.settings.queue_name, fleet_id)

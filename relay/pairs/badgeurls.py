@@ -99,12 +99,13 @@ def deploy_badge(raw_path: str) -> DeployBadge | None:
     return None
 
 
-def path_segments(raw_path: str) -> list[str]:
-    """The decoded segments of a request path as sent: a name holding %2F stays one segment."""
+def path_segments(raw_path: str, strict: bool = False) -> list[str]:
+    """The decoded segments of a request path as sent: a name holding %2F stays one segment. `strict`: bytes that
+    are not UTF-8 raise UnicodeDecodeError instead of becoming U+FFFD (for names that are stored)."""
     if not raw_path.startswith("/"):
         raw_path = urlsplit(raw_path).path  # an absolute-form request target
     raw_path = raw_path.split("?", 1)[0]
-    return [unquote(s, errors="replace") for s in raw_path.split("/")]
+    return [unquote(s, errors="strict" if strict else "replace") for s in raw_path.split("/")]
 
 
 def _match(p: list[str]) -> BadgeRef | None:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, current_app, g, jsonify, request
 from sqlalchemy.orm import Session
 
+from relay import metrics
 from relay.security import audit
 from relay.security.audit import Actor, Origin
 
@@ -70,14 +71,38 @@ def origin() -> Origin:
                   user_agent=request.user_agent.string or None)
 
 
+def _anonymous_budget_spent() -> float | None:
+    """None while an anonymous request may still be written: each source address gets `auth_failure_limit`
+    anonymous entries per rate-limit window, as API 401s do; past it, the seconds to wait."""
+    if actor() is not audit.ANONYMOUS:
+        return None
+    if "audit_wait" not in g:  # counted once per request, whichever place records it first
+        g.audit_wait = current_app.extensions["relay.auth_failures"].check(f"audit:{request.remote_addr or ''}")
+    return g.audit_wait
+
+
 def record(session: Session, type: str, who: Actor | None = None, **payload: Any) -> None:
-    """Append an entry for this request inside `session`'s transaction; the caller commits it with its change."""
-    audit.append(session, type, who or actor(), payload, origin())
+    """Append an entry for this request inside `session`'s transaction; the caller commits it with its change.
+    An anonymous request past its address's budget is not written; the response becomes a 429 (`_after`)."""
     g.audited = True
+    if who is None and _anonymous_budget_spent() is not None:
+        return
+    audit.append(session, type, who or actor(), payload, origin())
+
+
+def _too_many(wait: float):
+    metrics.instruments().rate_limited.inc()
+    response = jsonify({"error": "too many unauthenticated requests from this address; slow down and retry after "
+                                 "the given seconds"})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(int(wait))
+    return response
 
 
 def _after(response):
-    if g.get("audited"):
+    if g.get("audit_wait") is not None:
+        return _too_many(g.audit_wait)
+    if g.get("audited") or response.status_code == 429:
         return response
     status = response.status_code
     endpoint = request.endpoint or ""
@@ -89,6 +114,8 @@ def _after(response):
         entry = (CHANGES[endpoint], {**(request.view_args or {}), "status": status})
     else:
         return response
+    if (wait := _anonymous_budget_spent()) is not None:
+        return _too_many(wait)
     # The request's own session: any transaction it still holds would otherwise block this write on SQLite.
     session = current_app.extensions["relay.session"]()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from datetime import timedelta
 from functools import wraps
@@ -22,6 +23,10 @@ IDLE = timedelta(hours=2)  # a session unused this long ends (the cookie's signa
 ABSOLUTE = timedelta(hours=12)  # and no session outlives this, however busy
 MAX_FAILURES = 5
 FAILURE_WINDOW = 15 * 60
+# Per source address, whatever e-mails it tries: each attempt costs an argon2 hash (about 0.1 s of a core), and a
+# new e-mail is a new account budget, so without this one address could buy hashes without end.
+MAX_ADDRESS_FAILURES = 20
+HASH_WAIT = 2.0  # seconds a sign-in waits for this process's hash slot before a 503
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -35,6 +40,14 @@ class LoginRefused(Exception):
         self.status = status
         self.message = message
         self.retry_after = retry_after
+
+
+class HashSlots:
+    """At most one password hash at a time per web process (a runtime cache): sign-in load takes one core of a
+    process at most, whatever number of addresses it comes from, and leaves the rest to intake."""
+
+    def __init__(self):
+        self.slot = threading.BoundedSemaphore(1)
 
 
 class CookieSessions(SecureCookieSessionInterface):
@@ -70,17 +83,24 @@ def _failures_key(email: str, source: str) -> str:
     return f"relay:login-failures:{digest}"
 
 
-def _count_attempt(email: str) -> str:
-    """Count this attempt against the account and address; refuse once the window's budget is spent."""
+def _address_key(source: str) -> str:
+    return "relay:login-address:" + hashlib.sha256(source.encode()).hexdigest()
+
+
+def _count_attempt(email: str) -> tuple[str, str]:
+    """Count this attempt against the account and address, and against the address alone; refuse, before any
+    password is hashed, once either budget of the window is spent."""
     redis = current_app.extensions["relay"].redis
-    key = _failures_key(email, request.remote_addr or "")
+    source = request.remote_addr or ""
+    key, address = _failures_key(email, source), _address_key(source)
     try:
         # Counting before the password check closes the race where parallel guesses all see a low count.
         pipe = redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, FAILURE_WINDOW, nx=True)
-        pipe.ttl(key)
-        attempts, _, ttl = pipe.execute()
+        for name in (key, address):
+            pipe.incr(name)
+            pipe.expire(name, FAILURE_WINDOW, nx=True)
+            pipe.ttl(name)
+        attempts, _, ttl, from_address, _, address_ttl = pipe.execute()
     except Exception as exc:
         # Without the counter there is no rate limit, so sign-in waits for Redis (fail closed).
         raise LoginRefused(503, f"sign-in is unavailable (rate limiter unreachable: {type(exc).__name__})",
@@ -89,27 +109,40 @@ def _count_attempt(email: str) -> str:
         wait = max(int(ttl), 1)
         raise LoginRefused(429, f"too many failed sign-ins for this account from your address; "
                                 f"try again in {(wait + 59) // 60} minutes", retry_after=wait)
-    return key
+    if from_address > MAX_ADDRESS_FAILURES:
+        wait = max(int(address_ttl), 1)
+        raise LoginRefused(429, f"too many failed sign-ins from your address; try again in {(wait + 59) // 60} "
+                                "minutes", retry_after=wait)
+    return key, address
 
 
 def login(email: str, password: str) -> User:
     """Check the credentials, start a fresh session and audit the outcome; raises LoginRefused."""
     db = _db()
     try:
-        key = _count_attempt(email)
+        key, address = _count_attempt(email)
     except LoginRefused as refused:
         if refused.status == 429:
             record(db, "user.login_throttled", email=users.normalize_email(email)[:254])
             db.commit()
         raise
-    user = users.find_user(db, email)
-    if not users.check_password(user, password) or user.disabled_at is not None:
+    slot = current_app.extensions["relay"].cache(HashSlots).slot
+    if not slot.acquire(timeout=HASH_WAIT):
+        raise LoginRefused(503, "sign-in is busy; try again in a moment", retry_after=1)
+    try:
+        user = users.find_user(db, email)
+        matches = users.check_password(user, password)
+    finally:
+        slot.release()
+    if not matches or user.disabled_at is not None:
         db.rollback()
         record(db, "user.login_failed", email=users.normalize_email(email)[:254],
                reason="disabled" if user is not None and user.disabled_at else "wrong e-mail or password")
         db.commit()
         raise LoginRefused(401, "wrong e-mail or password")
-    current_app.extensions["relay"].redis.delete(key)
+    redis = current_app.extensions["relay"].redis
+    redis.delete(key)
+    redis.decr(address)  # a success is no guess: it gives back what it took of the address's budget
     users.rehash_if_needed(user, password)
     user.last_login_at = utcnow()
     g.user = user

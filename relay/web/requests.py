@@ -31,7 +31,17 @@ def db():
 
 
 def base_url() -> str:
-    return request.host_url.rstrip("/")
+    """The relay's own base URL for links: RELAY_PUBLIC_URL when set; else the Host header, which a client picks."""
+    settings = runtime().settings
+    return settings.public_url if settings.public_url_set else request.host_url.rstrip("/")
+
+
+def self_url(query: bool = True) -> str:
+    """This request's URL for a `self` link: the path exactly as sent, so `%2F..%2F` is never decoded into it."""
+    path, _, rest = raw_path().partition("?")
+    if runtime().settings.public_url_set:
+        path = path.removeprefix(request.script_root)  # RELAY_PUBLIC_URL names any prefix itself
+    return base_url() + path + (f"?{rest}" if query and rest else "")
 
 
 def raw_path() -> str:
@@ -54,7 +64,7 @@ def json_body() -> Any:
         raise PayloadError.one("body", "send JSON with Content-Type: application/json", status=415)
     try:
         data = jsonlimits.loads(body_bytes())
-    except jsonlimits.TooDeep as exc:
+    except (jsonlimits.TooDeep, jsonlimits.DuplicateKey) as exc:
         raise PayloadError.one("body", str(exc)) from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError
         data = None

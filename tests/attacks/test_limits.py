@@ -102,3 +102,34 @@ def test_nesting_within_the_limit_is_validated_normally(api):
     body = {"events": [{"name": "contract_published"}],
             "request": {"url": "https://example.com/", "body": json.loads("[" * 20 + "]" * 20)}}
     assert api.post("/webhooks", json=body).status_code == 201
+
+
+def test_anonymous_requests_stop_filling_the_audit_log_at_the_address_cap(tmp_path, database_url, redis_url):
+    """Issue 23 #4: anonymous GET /session, POST /logout, /login failures and UI posts wrote a row each, without a
+    per-address cap (four threads added 7,227 rows in 15 s)."""
+    from sqlalchemy import func, select
+
+    from relay.models import AuditEntry
+    from tests.relay.web.ui.conftest import csrf_of
+
+    runtime = Runtime(make_settings(tmp_path, database_url, redis_url, auth_failure_limit=3))
+    client = create_app(runtime=runtime).test_client()
+    flooder = {"REMOTE_ADDR": "203.0.113.7"}
+    answers = []
+    for n in range(3):
+        answers += [client.get("/session", environ_base=flooder), client.post("/logout", environ_base=flooder),
+                    client.post("/login", json={"email": f"nobody{n}@example.com", "password": "not a password"},
+                                environ_base=flooder)]
+        page = client.get("/ui/sign-in", environ_base=flooder)
+        answers.append(client.post("/ui/sign-in", data={"csrf_token": csrf_of(page.text), "email": f"x{n}@example.com",
+                                                         "password": "not a password"}, environ_base=flooder))
+
+    def written(source):
+        with runtime.sessions() as session:
+            return session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.source == source))
+
+    assert written("203.0.113.7") == 3, [r.status_code for r in answers]
+    assert answers[-1].status_code == 429 and 1 <= int(answers[-1].headers["Retry-After"]) <= 60
+    assert client.get("/session", environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code == 401
+    assert written("10.9.9.9") == 1  # another address keeps its own budget
+    runtime.engine.dispose()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from integrations import REGISTRY
-from integrations.base import Field
+from integrations.base import Field, PermanentDeliveryError
 from tests.integrations.conftest import EVENT_NAMES, FIXTURES, SECRETS, event, renderer
 from tests.relay.intake.test_presets import TOKENS
 
@@ -83,3 +83,26 @@ def test_the_documented_examples_are_valid():
         assert REGISTRY[kind].validate(example[kind]) == {}, kind
         kinds.add(kind)
     assert kinds == {*TYPED, "preset"}
+
+
+LONG = "not/a/sha " + "hiddenvalue0123456789" * 5  # invalid for every field below, and long
+
+REFUSED = [
+    ("github", "sha", {}),
+    ("github", "repository", {}),
+    ("travis", "repository", {}),
+    ("jenkins", "job", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "field", "extra"), REFUSED)
+def test_a_value_rendered_from_a_secret_is_never_echoed_in_an_error(name, field, extra):
+    """Issue 23 #14: `sha: ${user.Long}` failed with 80 characters of the secret in its message."""
+    config = {**SAMPLES.get(name, {}), **extra}
+    config[field] = "a/${user.Long}" if field == "job" else "${user.Long}"
+    variables = event("contract_published")
+    with pytest.raises(PermanentDeliveryError) as refused:
+        REGISTRY[name].build(config, renderer(variables, {"Long": LONG}), variables)
+    message = str(refused.value)
+    assert not any(LONG[i:i + 6] in message for i in range(len(LONG) - 6)), message
+    assert "secret" in message

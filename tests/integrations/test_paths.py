@@ -19,8 +19,11 @@ HOSTILE = [
     "../../../../repos/victim-org/private-repo/forks,abc?x=1#",
     "..", ".", "%2e%2e", "%2E%2E", "%252e%252e", ".%2e", "a/../../b", "..%2f..%2fadmin", "a%2fb", "x?y=1", "x#frag",
     "x\r\nX-Injected: 1", "x\ny", "/", "",
+    # Issue 23 #10: servers that read "\\" as "/" (IIS, some Java and Windows stacks) resolve these.
+    "..\\..\\admin", "..%5c..%5cadmin", "a\\..\\..\\b", "..\\",
 ]
-SEGMENT = r"(?!\.{1,2}/)(?!%2[eE]%2[eE]/)[^/?#]+"  # one path segment, never a dot segment
+# One path segment, never a dot segment, nor a dot next to a backslash (which some servers take for a separator).
+SEGMENT = r"(?!\.{1,2}/)(?!%2[eE]%2[eE]/)(?![^/]*(?:%5[cC]|\\)\.)(?![^/]*\.(?:%5[cC]|\\))[^/?#]+"
 
 
 def record_everything(httpserver) -> None:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay import jsonlimits
 from relay.jsonlimits import MAX_DEPTH, TooDeep, loads
 
 
@@ -63,3 +64,10 @@ def depth(value) -> int:
     if isinstance(value, dict):
         return 1 + max(map(depth, value.values()), default=0)
     return 0
+
+
+def test_a_key_twice_in_one_object_is_refused():
+    """Issue 23 #18: json.loads keeps the last of two equal keys; another parser may keep the first."""
+    with pytest.raises(jsonlimits.DuplicateKey, match="'a' appears twice"):
+        jsonlimits.loads(b'{"b": {"a": 1, "a": 2}}')
+    assert jsonlimits.loads(b'[{"a": 1}, {"a": 2}]') == [{"a": 1}, {"a": 2}]

@@ -269,3 +269,33 @@ def test_a_worker_stops_without_waiting_on_its_command_channel(runtime):
         RelayWorker(runtime).work(burst=True, logging_level="WARNING")  # RQ's signal handlers need the main thread
     assert time.monotonic() - started < 30, "a worker waited out the read timeout of its command channel to stop"
     assert runtime.redis.llen(f"rq:queue:{runtime.settings.queue_name}") == 0
+
+
+def test_every_spelling_the_relay_produces_of_a_secret_is_masked(api, runtime, httpserver, drain):
+    """Issue 23 #6: a JSON body is rendered with ensure_ascii=False, and a target reading it as Latin-1 echoes it
+    JSON-escaped (`\\u00e2\\u0082\\u00ac`); neither spelling may be stored or shown."""
+    secret = 'a b"c\\d\tx~€-' + "k" * 12
+    assert api.post("/secrets", json={"name": "Odd", "value": secret}).status_code == 201
+
+    def echo(request):
+        latin = request.get_data().decode("latin-1")  # what a target assuming the HTTP default reads
+        return Response(json.dumps({"ascii": latin, "raw": latin}, ensure_ascii=False).encode("utf-8")
+                        + b"\n" + json.dumps({"ascii": latin}).encode(), content_type="application/json")
+
+    httpserver.expect_request("/hook").respond_with_handler(echo)
+    create_hook(api, httpserver.url_for("/hook"), headers={"Content-Type": "application/json"},
+                body={"secret": "${user.Odd}"})
+    event = send_event(api)
+    drain()
+    (request, _), = httpserver.log
+    assert json.loads(request.data) == {"secret": secret}  # the target did get it
+    (attempt,) = delivery_of(api, event["event"])["attempts"]
+    assert attempt["request"]["body"] == '{"secret":"********"}', attempt["request"]
+    shown = json.dumps(attempt, ensure_ascii=False) + json.dumps(attempt)
+    with runtime.engine.connect() as conn:
+        stored = " ".join(str(v) for row in conn.exec_driver_sql("SELECT * FROM attempts") for v in row)
+    once = json.dumps(secret, ensure_ascii=False)[1:-1]
+    latin = once.encode().decode("latin-1")
+    for form in (secret, once, json.dumps(secret)[1:-1], latin, json.dumps(latin)[1:-1],
+                 json.dumps(latin, ensure_ascii=False)[1:-1], "k" * 12):
+        assert form not in shown and form not in stored, form

@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 from relay.errors import PayloadError
 from relay.security import audit
 from relay.security.tokens import require
-from relay.web.requests import base_url, db, limit_arg
+from relay.web.requests import base_url, db, limit_arg, self_url
 
 bp = Blueprint("audit", __name__)
 FILTERS = ("type", "actor", "since", "until")
@@ -39,7 +39,7 @@ def index():
         raise PayloadError.one("from", "no audit event has this uuid")
     rows, more = result
     kept = {k: request.args[k] for k in (*FILTERS, "limit") if request.args.get(k)}
-    links = {"self": {"href": f"{base_url()}{request.full_path.rstrip('?')}"}}
+    links = {"self": {"href": self_url()}}
     if more:
         links["next"] = {"href": f"{base_url()}/audit?{urlencode({**kept, 'from': rows[-1].uuid})}"}
     return jsonify({"events": [audit.to_json(e) for e in rows], "_links": links})

@@ -13,7 +13,7 @@ from relay.models import Secret, TargetState, Webhook, utcnow
 from relay.pairs import badgeurls
 from relay.security.auditing import record
 from relay.security.tokens import require
-from relay.web.requests import RestOfPath, base_url, db, json_body, limit_arg, raw_path, runtime
+from relay.web.requests import RestOfPath, base_url, db, json_body, limit_arg, raw_path, runtime, self_url
 
 bp = Blueprint("webhooks", __name__)
 
@@ -38,18 +38,20 @@ def _get(uuid: str) -> Webhook:
     return hook
 
 
-def _validated(doc, existing: Webhook | None) -> tuple[dict, str | None]:
+def _validated(doc, existing: Webhook | None) -> tuple[dict, str | None, dict]:
     rt = runtime()
     names = set(db().scalars(select(Secret.name)))
     form = webhooks.WebhookInput(rt.settings, rt.vault, names, existing)
     values = form.parse(doc)
-    return values, form.new_signing_secret
+    return values, form.new_signing_secret, form.warnings
 
 
-def _respond(hook: Webhook, status: int, signing_secret: str | None = None):
+def _respond(hook: Webhook, status: int, signing_secret: str | None = None, warnings: dict | None = None):
     doc = webhooks.to_json(hook, base_url(), db().get(TargetState, hook.uuid))
     if signing_secret:
         doc["signingSecret"] = signing_secret  # shown this once; only its ciphertext is stored
+    if warnings:
+        doc["warnings"] = warnings
     response = jsonify(doc)
     response.status_code = status
     if status == 201:
@@ -90,7 +92,7 @@ def create():
 
 
 def _create(doc):
-    values, signing_secret = _validated(_expand_preset(doc), None)
+    values, signing_secret, warnings = _validated(_expand_preset(doc), None)
     hook = Webhook(uuid=webhooks.new_uuid())
     webhooks.apply(hook, values)
     session = db()
@@ -98,12 +100,15 @@ def _create(doc):
     session.flush()
     record(session, "webhook.created", uuid=hook.uuid, webhook=webhooks.audit_json(hook))
     session.commit()
-    return _respond(hook, 201, signing_secret)
+    return _respond(hook, 201, signing_secret, warnings)
 
 
 def _pacticipants() -> dict[str, str]:
     """The broker's webhook path forms: provider and/or consumer names from the path, percent-decoded."""
-    parts = badgeurls.path_segments(raw_path())
+    try:
+        parts = badgeurls.path_segments(raw_path(), strict=True)
+    except UnicodeDecodeError:
+        raise PayloadError.one("path", "a name in the path must be UTF-8 once percent-decoded") from None
     start = min(i for i, part in enumerate(parts) if part == "webhooks" and i + 1 < len(parts)
                 and parts[i + 1] in ("provider", "consumer"))
     rest, names = parts[start + 1:], {}
@@ -127,7 +132,7 @@ def pacticipant_index(_rest: str):
     for side, name in names.items():
         query = query.where(getattr(Webhook, f"{side}_name") == name)
     doc = webhooks.listing(list(db().scalars(query)), base_url())
-    doc["_links"]["self"]["href"] = request.base_url
+    doc["_links"]["self"]["href"] = self_url(query=False)
     return jsonify(doc)
 
 
@@ -160,7 +165,7 @@ def upsert(uuid: str):
         raise PayloadError.one("uuid", "must be 16 to 100 characters of A-Z, a-z, 0-9, _ and -")
     session = db()
     hook = session.get(Webhook, uuid)
-    values, signing_secret = _validated(json_body(), hook)
+    values, signing_secret, warnings = _validated(json_body(), hook)
     created = hook is None
     if created:
         hook = Webhook(uuid=uuid)
@@ -170,7 +175,7 @@ def upsert(uuid: str):
     record(session, "webhook.created" if created else "webhook.updated", uuid=hook.uuid,
            webhook=webhooks.audit_json(hook))
     session.commit()
-    return _respond(hook, 201 if created else 200, signing_secret)
+    return _respond(hook, 201 if created else 200, signing_secret, warnings)
 
 
 @bp.delete("/webhooks/<webhook:uuid>")

@@ -155,7 +155,7 @@ def to_doc(form: EditorForm) -> dict[str, Any]:
         elif spec.kind == "json" and raw.strip()[:1] in "{[":
             try:
                 config[key] = jsonlimits.loads(raw)
-            except jsonlimits.TooDeep as exc:
+            except (jsonlimits.TooDeep, jsonlimits.DuplicateKey) as exc:
                 form.error(f"cfg.{key}", str(exc))
             except json.JSONDecodeError as exc:
                 form.error(f"cfg.{key}", f"starts like JSON but is not valid JSON ({exc.msg}, line {exc.lineno})")

@@ -2,13 +2,14 @@
 
 
 from sqlalchemy import select
+from werkzeug import Response
 
 from relay.delivery.runner import DEFERRED, run_delivery
 from relay.models import utcnow
 from tests.conftest import Since
 
 
-def failing_target(httpserver, relay, status=500):
+def failing_target(httpserver, relay, status=503):
     httpserver.expect_request("/hook").respond_with_data("down", status=status)
     return relay.hook({"request": {"method": "POST", "url": httpserver.url_for("/hook")}})
 
@@ -34,10 +35,10 @@ def test_five_failures_pause_the_target_and_later_deliveries_wait_without_spendi
     sent, waiting = relay.deliveries(hook)[:5], relay.deliveries(hook)[5:]
     assert all(d["status"] == "retrying" and len(d["attempts"]) == 1 for d in sent)
     assert all(d["status"] == "pending" and d["attempts"] == [] for d in waiting)
-    assert all(d["reason"].startswith("target paused after 5 consecutive failures: HTTP 500") for d in waiting)
+    assert all(d["reason"].startswith("target paused after 5 consecutive failures: HTTP 503") for d in waiting)
     doc = relay.webhook(hook)
     assert doc["state"] == "paused"
-    assert doc["paused"]["reason"] == "5 consecutive failures; last: HTTP 500 from target"
+    assert doc["paused"]["reason"] == "5 consecutive failures; last: HTTP 503 from target"
     assert since.later_by(doc["paused"]["nextProbeAt"], 30)
     listed = relay.api.get("/webhooks").json["webhooks"]
     assert [w["state"] for w in listed] == ["paused"]
@@ -103,3 +104,38 @@ def test_resume_by_hand_is_audited_and_sends_what_waited(relay, httpserver):
     (entry,) = [e for e in relay.api.get("/audit").json["events"] if e["type"] == "webhook.resumed"]
     assert entry["payload"]["uuid"] == hook["uuid"] and entry["payload"]["wasPaused"] is True
     assert relay.api.post("/webhooks/nosuchwebhook1234567/resume").status_code == 404
+
+
+def test_one_senders_values_that_make_the_target_answer_500_never_pause_it_for_others(relay, httpserver):
+    """Issue 23 #15: six events whose values made a shared target answer 500 paused it, and every other sender's
+    deliveries waited 30 s or more. A target that answers is up: a 500 is about the request, which the sender chose."""
+    def answer(request):
+        poisoned = b"poison" in request.get_data()
+        return Response("boom" if poisoned else "ok", status=500 if poisoned else 200)
+
+    httpserver.expect_request("/hook").respond_with_handler(answer)
+    hook = relay.hook({"request": {"method": "POST", "url": httpserver.url_for("/hook"),
+                                   "body": {"v": "${pactbroker.consumerVersionNumber}"}}})
+    for n in range(6):
+        relay.event(consumerVersionNumber=f"poison-{n}")
+    relay.drain()
+    relay.event(consumerVersionNumber="1.0.0")  # another sender's event
+    relay.drain()
+    assert relay.webhook(hook)["state"] == "active"
+    *poisoned, other = relay.deliveries(hook)
+    assert [d["status"] for d in poisoned] == ["retrying"] * 6  # each still retried on its own schedule
+    assert other["status"] == "succeeded" and len(other["attempts"]) == 1
+
+
+def test_a_500_neither_resumes_a_paused_target_nor_clears_its_failures(relay, httpserver, runtime):
+    hook = failing_target(httpserver, relay)  # 503: the target says it is down
+    for _ in range(6):
+        relay.event()
+    relay.drain()
+    assert relay.webhook(hook)["state"] == "paused"
+    httpserver.clear()
+    httpserver.expect_request("/hook").respond_with_data("boom", status=500)
+    relay.probe_due(hook)
+    relay.all_due()
+    run_delivery(runtime, relay.deliveries(hook)[0]["id"])  # the probe gets a 500: still no sign of health
+    assert relay.webhook(hook)["state"] == "paused"

@@ -26,8 +26,11 @@ def test_cooldown_doubles_from_30_s_to_10_min():
 
 @pytest.mark.parametrize("ok,retryable,status,internal,counts", [
     (False, True, None, False, True),    # connection error, timeout
-    (False, True, 500, False, True),
+    (False, True, 500, False, False),    # the target answered: the request failed, and a sender chose it
+    (False, True, 502, False, True),     # a gateway or the target itself says it is down
     (False, True, 503, False, True),
+    (False, True, 504, False, True),
+    (False, True, 521, False, True),
     (False, True, 429, False, False),    # a rate limit: the target is well, only busy
     (False, True, 408, False, False),
     (False, False, 404, False, False),   # a 4xx is the configuration's fault

@@ -122,3 +122,22 @@ def test_without_debounce_every_event_builds(relay, httpserver):
     relay.event("contract_content_changed")
     relay.drain()
     assert [d["status"] for d in relay.deliveries(hook)] == ["succeeded", "succeeded"]
+
+
+def test_an_older_event_of_a_burst_never_builds_after_the_newest_was_sent(relay, httpserver, runtime):
+    """Issue 23 #18: once the burst's newest delivery had succeeded, an older one looked at later found no newer
+    *waiting* sibling and started a second build, with stale values (the order two workers happen to take them)."""
+    serve_jenkins(httpserver)
+    hook = jenkins_hook(relay, httpserver)
+    relay.event("contract_content_changed", consumerVersionNumber="1.0.1", consumerVersionBranch="main")
+    relay.drain()  # the first of the burst is looked at alone: it waits for the window
+    relay.event("contract_content_changed", consumerVersionNumber="1.0.2", consumerVersionBranch="main")
+    older, newer = relay.deliveries(hook)
+    relay.age(31)
+    relay.all_due()
+    assert run_delivery(runtime, newer["id"]) == "succeeded"  # this worker was quicker
+    run_delivery(runtime, older["id"])
+    builds = [r.args["VERSION"] for r, _ in httpserver.log if r.path.endswith("buildWithParameters")]
+    assert builds == ["1.0.2"]
+    older = relay.deliveries(hook)[0]
+    assert older["status"] == "superseded" and older["supersededBy"] == newer["id"]

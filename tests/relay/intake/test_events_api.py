@@ -132,6 +132,11 @@ def test_test_events_are_never_deduplicated(api, runtime):
     *[({**sample_event("provider_verification_failed"), "verificationResultUrl":
         f"https://broker.example/pacts/provider/P/consumer/C/pact-version/{'a' * 40}/verification-results/{n}"},
        "verificationResultUrl", "verification result number") for n in ("9" * 4301, "9" * 20, str(2**63))],
+    # Issue 23 #18: JSON parsers disagree on which of two equal keys wins; the relay must not pick silently.
+    (b'{"eventName": "contract_published", "consumerName": "a", "providerName": "b", "consumerName": "c"}',
+     "consumerName", "appears twice"),
+    (b'{"eventName": "contract_published", "consumerName": "a", "providerName": "b", "pactbroker.consumerName": "c"}',
+     "consumerName", "appears twice"),
 ])
 def test_bad_input_is_400_with_the_field_and_stores_nothing(api, runtime, body, field, message):
     resp = post_event(api, body)

@@ -175,3 +175,34 @@ def test_execute_sends_once_and_returns_redacted_exchange(api, httpserver):
     assert resp.json["request"]["headers"]["X-Token"] == "**********"
     assert json.loads(resp.json["request"]["body"])["secret"] == "********"
     assert resp.json["response"]["status"] == 200
+
+
+CREDENTIAL_HEADERS = {"X-Functions-Key": "fnkey-0123456789abcdef", "Ocp-Apim-Subscription-Key": "apim-0123456789abc",
+                      "Authentication": "authn-0123456789abc", "X-Hub-Signature": "sha1=sig0123456789abc",
+                      "X-Session": "sess-0123456789abc", "X-Csrf-Cookie": "cookie-0123456789abc"}
+
+
+def test_headers_named_like_credentials_are_secrets_everywhere(api, runtime, httpserver):
+    """Issue 23 #17: literal values of X-Functions-Key, Ocp-Apim-Subscription-Key and Authentication were stored
+    plain and shown in the API, the UI, the audit log and attempts."""
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    created = api.post("/webhooks", json=hook(url=httpserver.url_for("/hook"),
+                                              headers={**CREDENTIAL_HEADERS, "Accept": "text/plain"}))
+    assert created.status_code == 201, created.json
+    masked = {**{name: "**********" for name in CREDENTIAL_HEADERS}, "Accept": "text/plain"}
+    assert created.json["request"]["headers"] == masked
+    assert sorted(created.json["warnings"]) == sorted(f"request.headers.{name}" for name in CREDENTIAL_HEADERS)
+    assert "warnings" not in api.get(f"/webhooks/{created.json['uuid']}").json
+    with runtime.sessions() as session:
+        stored = session.get(Webhook, created.json["uuid"]).config["headers"]
+    assert {k: runtime.vault.unseal(v) for k, v in stored.items() if k != "Accept"} == CREDENTIAL_HEADERS
+    executed = api.post(f"/webhooks/{created.json['uuid']}/execute").json
+    (request, _), = httpserver.log
+    assert all(request.headers[name] == value for name, value in CREDENTIAL_HEADERS.items())
+    assert {k: v for k, v in executed["request"]["headers"].items() if k in masked} == masked
+    shown = json.dumps([executed, api.get("/audit?limit=1000").json, api.get("/webhooks").json,
+                        api.get(f"/webhooks/{created.json['uuid']}/deliveries").json])
+    with runtime.engine.connect() as conn:
+        rows = " ".join(str(v) for table in ("webhooks", "audit_log", "attempts")
+                        for row in conn.exec_driver_sql(f"SELECT * FROM {table}") for v in row)
+    assert [v for v in CREDENTIAL_HEADERS.values() if v in shown or v in rows] == []

@@ -133,14 +133,49 @@ def test_a_separate_web_without_redis_is_refused(host):
     assert line.startswith("Error: RELAY_REDIS_URL is not set and no embedded Redis is running in ")
 
 
-def test_a_host_on_an_empty_redis_while_the_fleet_runs_elsewhere_is_refused(host, redis_server, worker_number):
-    assert start(host).exit_code == 0  # the fleet's workers ran a moment ago (the database's heartbeat)
+def test_a_host_on_an_empty_redis_while_the_fleet_runs_elsewhere_is_refused(host, runtime, redis_server,
+                                                                           worker_number):
+    from dataclasses import replace
+
+    from relay.runtime import Runtime
+
+    assert start(host).exit_code == 0
+    fleet_id = Redis.from_url(host["RELAY_REDIS_URL"]).get(fleet.redis_key("deliveries")).decode()
+    worker = Runtime(replace(runtime.settings, fleet_heartbeat=0.3))
+    running = fleet.keep(worker, fleet_id)  # a host of the fleet, alive on the shared Redis
     other = f"{redis_server}/{(worker_number + 7) % 15 + 1}"  # an empty Redis of its own
     Redis.from_url(other).flushdb()
-    line = one_line(start({**host, "RELAY_REDIS_URL": other, "RELAY_FLEET_HEARTBEAT": "0.5"}))
+    try:
+        line = one_line(start({**host, "RELAY_DATA_DIR": host["RELAY_DATA_DIR"] + "-b", "RELAY_REDIS_URL": other,
+                               "RELAY_FLEET_HEARTBEAT": "0.5"}))
+    finally:
+        running.set()
+        worker.engine.dispose()
     assert line == ("Error: RELAY_REDIS_URL: the fleet's other hosts, running on this database, use another Redis "
                     "(this one stays empty); point every host at the same Redis")
     assert Redis.from_url(other).get(fleet.redis_key("deliveries")) is None
+
+
+def test_a_host_restarted_at_once_after_a_crash_on_an_emptied_redis_starts(host):
+    """Issue 23 #9: every process killed, Redis emptied, `serve` started again at once as a supervisor does: it was
+    refused (blaming the configuration) until the fleet's heartbeat was old, about a minute."""
+    assert start({**host, "RELAY_FLEET_HEARTBEAT": "5"}).exit_code == 0  # the fleet, now dead (a burst worker)
+    shared = Redis.from_url(host["RELAY_REDIS_URL"])
+    fleet_id = shared.get(fleet.redis_key("deliveries"))
+    shared.flushdb()  # a restart without persistence, a failover to an empty replica
+    result = start({**host, "RELAY_FLEET_HEARTBEAT": "5"})
+    assert result.exit_code == 0, result.output
+    assert shared.get(fleet.redis_key("deliveries")) == fleet_id
+
+
+def test_other_hosts_that_stopped_beating_are_a_dead_fleet_not_a_wrong_redis(host, runtime):
+    """Issue 23 #9: another host whose heartbeat is recent but no longer advancing is dead, not on another Redis."""
+    assert start({**host, "RELAY_DATA_DIR": host["RELAY_DATA_DIR"] + "-b"}).exit_code == 0  # another host, gone
+    shared = Redis.from_url(host["RELAY_REDIS_URL"])
+    shared.flushdb()
+    result = start({**host, "RELAY_FLEET_HEARTBEAT": "0.5"})
+    assert result.exit_code == 0, result.output
+    assert shared.get(fleet.redis_key("deliveries")) is not None
 
 
 def test_an_emptied_redis_is_claimed_again_by_the_running_hosts_and_a_new_host_joins(host, runtime):

@@ -2,6 +2,8 @@
 
 import pytest
 
+from relay.app import create_app
+from relay.runtime import Runtime
 from tests.conftest import make_settings
 
 HAL = {"Accept": "application/hal+json"}
@@ -105,11 +107,13 @@ def test_hostile_names_stay_names(api, raw, name):
     assert [h["provider"]["name"] for h in api.get(f"/webhooks/provider/{raw}/consumer/C").json["webhooks"]] == [name]
 
 
-@pytest.mark.parametrize("raw,field", [("a%00b", "provider"), ("a%0D%0Ab", "provider"), ("x" * 501, "provider.name")])
+@pytest.mark.parametrize("raw,field", [("a%00b", "provider"), ("a%0D%0Ab", "provider"), ("x" * 501, "provider.name"),
+                                       ("%FF", "path"), ("a%C3", "path"), ("%ED%A0%80", "path")])
 def test_unstorable_names_are_400_not_500(api, raw, field):
     resp = api.post(f"/webhooks/provider/{raw}/consumer/C", json=hook())
-    assert resp.status_code == 400 and field in resp.json["errors"]
+    assert resp.status_code == 400 and field in resp.json["errors"], resp.json
     assert api.get(f"/webhooks/provider/{raw}").status_code in (200, 400)
+    assert api.get("/webhooks").json["webhooks"] == []
 
 
 def test_pair_paths_need_tokens_and_roles(client, tokens):
@@ -181,3 +185,34 @@ def test_relay_paths_keep_their_own_404(api):
     assert api.get("/webhooks/does-not-exist-at-all").json == {"error": "no webhook 'does-not-exist-at-all'"}
     assert api.get("/nothing-here").json["error"] != ""
     assert "Pact Broker" not in api.get("/nothing-here").get_data(as_text=True)
+
+
+def test_links_come_from_relay_public_url_never_from_the_host_header(tmp_path, database_url, redis_url, tokens):
+    """Issue 23 #16: `Host: evil.example` put http://evil.example/... into `_links` and `Location`."""
+    runtime = Runtime(make_settings(tmp_path, database_url, redis_url, public_url="https://relay.example.com/base"))
+    try:
+        client = create_app(runtime=runtime).test_client()
+        headers = {"Authorization": f"Bearer {tokens['admin']}", "Host": "evil.example", **HAL}
+        shown = [client.get("/", headers=headers).get_data(as_text=True)]
+        created = client.post("/webhooks", json=hook(), headers=headers)
+        assert created.status_code == 201
+        assert created.headers["Location"].startswith("https://relay.example.com/base/webhooks/")
+        for path in ("/webhooks", f"/webhooks/{created.json['uuid']}", "/deliveries", "/audit",
+                     "/webhooks/provider/P"):
+            resp = client.get(path, headers=headers)
+            assert resp.status_code == 200, (path, resp.status_code)
+            shown.append(resp.get_data(as_text=True))
+        assert all("evil.example" not in text for text in shown)
+        assert "https://relay.example.com/base/webhooks" in shown[0]
+    finally:
+        runtime.engine.dispose()
+        runtime.redis.close()
+
+
+def test_self_links_keep_the_path_as_sent(api):
+    """Issue 23 #16: `%2F..%2F` in a path was decoded into `_links.self`."""
+    resp = api.get("/webhooks/provider/a%2F..%2F..%2Fadmin")
+    assert resp.status_code == 200
+    assert resp.json["_links"]["self"]["href"].endswith("/webhooks/provider/a%2F..%2F..%2Fadmin")
+    audit = api.get("/audit?actor=a%2F..%2Fb&limit=1")
+    assert audit.json["_links"]["self"]["href"].endswith("/audit?actor=a%2F..%2Fb&limit=1")

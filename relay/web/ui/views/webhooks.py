@@ -190,10 +190,10 @@ def webhook_save(uuid: str | None = None):
     session.flush()
     access.audit("webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=webhooks.audit_json(hook))
     session.commit()
-    if validator.new_signing_secret:
+    if validator.new_signing_secret or validator.warnings:
         # Shown on this one response only; only its ciphertext is stored.
         return _editor(from_webhook(hook), hook, 201 if created else 200, saved=True,
-                       signing_secret=validator.new_signing_secret)
+                       signing_secret=validator.new_signing_secret, warnings=validator.warnings)
     return redirect(url_for("ui.webhook_edit", uuid=hook.uuid, saved=1))
 
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from werkzeug import Response
 
-from relay.models import Secret, User
+from relay.models import Secret, User, Webhook
 from tests.relay.web.ui.test_ui_pages import editor_form
 
 
@@ -79,3 +79,16 @@ def test_a_pasted_pem_key_keeps_its_lines_and_signs_in(browser, runtime, httpser
     html = browser.post("/ui/webhooks/test", form).text
     assert signed == ["4242"], html[html.find("test-result"):][:2000]
     assert 'class="status status-succeeded"' in html
+
+
+def test_a_header_named_like_a_credential_is_sealed_masked_and_warned_about(browser, runtime):
+    """Issue 23 #17: the editor warns when it seals a literal header value for its name, and never shows it."""
+    browser.get("/ui/webhooks/new")
+    saved = browser.post("/ui/webhooks/new", editor_form(
+        "https://example.org/hook", **{"cfg.headers": "X-Functions-Key: fnkey-0123456789abcdef\nAccept: text/plain"}))
+    assert saved.status_code == 201, saved.text
+    assert 'id="save-warnings"' in saved.text and "X-Functions-Key" in saved.text
+    with runtime.sessions() as session:
+        (config,) = session.scalars(select(Webhook.config))
+    assert runtime.vault.unseal(config["headers"]["X-Functions-Key"]) == "fnkey-0123456789abcdef"
+    assert "fnkey-0123456789abcdef" not in saved.text + browser.get("/ui/audit").text
