@@ -22,6 +22,11 @@ def get(name: str) -> Integration:
     return REGISTRY[name]
 
 
+def with_capability(capability: str) -> tuple[str, ...]:
+    """The kinds declaring `capability` (integrations.base.DEBOUNCE, SUPERSEDE, ONLY_FAILURES), sorted."""
+    return tuple(sorted(name for name, integration in REGISTRY.items() if capability in integration.capabilities))
+
+
 register(HttpRequest())
 register(GitHubStatus())
 register(Slack())
