@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from integrations.base import Integration
+from integrations.bitbucket import Bitbucket
 from integrations.github import GitHubStatus
+from integrations.gitlab import GitLab
 from integrations.http import HttpRequest
 from integrations.jenkins import Jenkins
 from integrations.slack import Slack
+from integrations.teams import Teams
 from integrations.travis import Travis
 
 REGISTRY: dict[str, Integration] = {}
@@ -32,3 +35,6 @@ register(GitHubStatus())
 register(Slack())
 register(Jenkins())
 register(Travis())
+register(Teams())
+register(GitLab())
+register(Bitbucket())

@@ -232,6 +232,8 @@ class GitHubStatus(Integration):
                 raise PermanentDeliveryError(f"sha {sha[:80]!r} is not a commit sha (7 to 40 hex digits) after "
                                              "rendering; set the consumer version to the git sha or set sha")
         target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
+        if not value("token", "header") and not value("app_id"):
+            raise PermanentDeliveryError("token is empty after rendering")
         return CommitStatus(
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
             repository=repository, shas=shas, state=state,

@@ -137,6 +137,9 @@ class Jenkins(Integration):
             raise PermanentDeliveryError("Jenkins answered with a redirect; set url to its final address") from None
         except requests.ConnectionError as exc:
             raise RetryableDeliveryError(f"Jenkins unreachable: {type(exc).__name__}") from None
+        except ValueError:  # python-jenkins reads the crumb issuer's answer as JSON: a login page is not
+            raise PermanentDeliveryError("Jenkins: the crumb issuer did not answer JSON; is url Jenkins' own "
+                                         "address?") from None
         except (requests.HTTPError, jenkins.JenkinsException) as exc:
             http = _http_error(exc)
             if http is None:

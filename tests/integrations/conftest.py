@@ -31,6 +31,11 @@ SECRETS = {
     "SlackHookPath": "T000SECRET/B000SECRET/XXXXhooksecretXXXX",
     "JenkinsToken": "11jenkinsSECRETapitoken",
     "TravisToken": "travisSECRETtoken_abc123",
+    "TeamsWebhookPath": "workflows/T0SECRETflow/triggers/manual/paths/invoke?sig=TEAMSsecretSIG",
+    "TeamsWebhook": "https://prod-42.westeurope.logic.azure.com:443/workflows/T0SECRETflow/triggers/manual/paths/"
+                    "invoke?sig=TEAMSsecretSIG",
+    "GitLabToken": "glpat-SECRETgitlabtoken01",
+    "BitbucketToken": "ATCTT3xFfGN0SECRETbitbucket",
 }
 VOLATILE_HEADERS = {"host", "user-agent", "content-length", "accept-encoding", "connection"}
 
