@@ -208,7 +208,7 @@ class Integration:
         `reveal(value)` gives a secret field's plain value (a sealed literal or a ${user.X} reference)."""
         for name, spec in self.fields.items():
             value = config.get(name) or spec.default
-            if not spec.endpoint or not isinstance(value, str) or "://" not in value:
+            if not spec.endpoint or not isinstance(value, str) or not value:
                 continue
             if spec.secret:
                 if self.secret_url_host:
@@ -219,7 +219,7 @@ class Integration:
                     value = reveal(value)
                 except Exception:  # a missing secret fails the send itself, with its reason
                     continue
-            host = url_host(value)
+            host = url_host(value) if "://" in value else None
             if host:
                 return host
         return None

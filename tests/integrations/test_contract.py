@@ -79,3 +79,16 @@ def test_the_documented_examples_are_valid():
         assert REGISTRY[kind].validate(example[kind]) == {}, kind
         kinds.add(kind)
     assert kinds == {*TYPED, "preset"}
+
+
+def test_hosts_for_per_host_limits_are_the_real_hosts():
+    def reveal(value):
+        return SECRETS["TeamsWebhook"] if value == "${user.TeamsWebhook}" else value
+
+    assert REGISTRY["teams"].host({"webhook_url": "${user.TeamsWebhook}"}, reveal) == \
+        "prod-42.westeurope.logic.azure.com:443"
+    assert REGISTRY["teams"].host({"webhook_url": "${user.TeamsWebhook}"}) is None  # the limit falls back to the kind
+    assert REGISTRY["slack"].host({"webhook_url": "${user.SlackHook}"}) == "hooks.slack.com"
+    assert REGISTRY["gitlab"].host({"project": "1"}) == "gitlab.com"
+    assert REGISTRY["bitbucket"].host({"base_url": "https://bb.example.com:8443/"}) == "bb.example.com:8443"
+    assert REGISTRY["github"].host({"target_url": "https://ci.example.com/x"}) == "api.github.com"
