@@ -6,7 +6,7 @@ import pytest
 
 import integrations
 from tests.conftest import sample_event
-from tests.integrations.fakes import serve_github, serve_slack
+from tests.integrations.fakes import serve_github, serve_slack, serve_teams
 
 
 def test_presets_are_listed(api):
@@ -152,3 +152,18 @@ def test_new_integrations_seal_their_secrets_and_take_their_default_events(api, 
     assert created.status_code == 201, created.json
     assert created.json[kind][secret] == "**********" and config[secret] not in json.dumps(created.json)
     assert [e["name"] for e in created.json["events"]] == list(integrations.get(kind).default_events)
+
+
+def test_teams_card_end_to_end_with_the_url_never_shown(api, httpserver, drain):
+    serve_teams(httpserver)
+    hook = httpserver.url_for("/workflows/abc/triggers/manual/paths/invoke?sig=s3cr3tSIG")
+    created = api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}],
+                                          "teams": {"webhook_url": hook}})
+    assert created.status_code == 201, created.json
+    api.post("/events", json=sample_event("provider_verification_failed"))
+    drain()
+    (request, _), = httpserver.log
+    assert json.loads(request.data)["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    (delivery,) = api.get(f"/webhooks/{created.json['uuid']}/deliveries").json["deliveries"]
+    assert delivery["status"] == "succeeded" and "s3cr3tSIG" not in json.dumps(delivery)
+    assert delivery["attempts"][0]["request"]["url"].endswith("/<webhook_url path>")
