@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from integrations.base import Integration
+from integrations.bitbucket import Bitbucket
 from integrations.github import GitHubStatus
+from integrations.gitlab import GitLab
 from integrations.http import HttpRequest
 from integrations.jenkins import Jenkins
 from integrations.slack import Slack
+from integrations.teams import Teams
 from integrations.travis import Travis
 
 REGISTRY: dict[str, Integration] = {}
@@ -22,8 +25,16 @@ def get(name: str) -> Integration:
     return REGISTRY[name]
 
 
+def with_capability(capability: str) -> tuple[str, ...]:
+    """The kinds declaring `capability` (integrations.base.DEBOUNCE, SUPERSEDE, ONLY_FAILURES), sorted."""
+    return tuple(sorted(name for name, integration in REGISTRY.items() if capability in integration.capabilities))
+
+
 register(HttpRequest())
 register(GitHubStatus())
 register(Slack())
 register(Jenkins())
 register(Travis())
+register(Teams())
+register(GitLab())
+register(Bitbucket())

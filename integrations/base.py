@@ -9,6 +9,9 @@ from typing import Any, ClassVar
 from urllib.parse import SplitResult, unquote, urlsplit
 
 FieldErrors = dict[str, list[str]]
+DEBOUNCE = "debounce"  # a CI trigger: one build for a burst of events (webhook `debounce`)
+SUPERSEDE = "supersede_key"  # a status: a newer send for the same supersede_key makes an older one moot
+ONLY_FAILURES = "only_failures"  # a message: the `only_failures` option skips every other event
 
 
 def split_url(url: str) -> SplitResult | None:
@@ -19,6 +22,14 @@ def split_url(url: str) -> SplitResult | None:
     except ValueError:
         return None
     return parts
+
+
+def url_host(url: str) -> str | None:
+    """`host` or `host:port` of a URL whose host is not a template; None otherwise."""
+    parts = split_url(url)
+    if parts is None or not parts.hostname or "${" in parts.netloc:
+        return None
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
 
 def carries_credentials(parts: SplitResult) -> bool:
@@ -102,6 +113,7 @@ class Field:
     template: bool = True
     default: Any = None
     help: str = ""
+    endpoint: bool = False  # the URL requests go to: per-host limits read its host
 
 
 @dataclass
@@ -195,6 +207,35 @@ class Integration:
     # Whether build() shows why a verification failed (FAILURE): the first send of a failed verification then
     # waits briefly for the relay to read it from the broker.
     shows_failure: ClassVar[bool] = False
+    # The events a webhook of this kind reacts to when it names none.
+    default_events: ClassVar[tuple[str, ...]] = ("contract_content_changed",)
+    # A configuration that validates, with ${user.NAME} references for its secrets: docs, forms, the harness.
+    sample: ClassVar[dict[str, Any]] = {}
+    # What the core does for this kind: DEBOUNCE (CI triggers), SUPERSEDE (statuses), ONLY_FAILURES (messages).
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    # The host a configuration sends to when its URL sits in a secret field (sealed at rest): Slack's hooks.
+    secret_url_host: ClassVar[str] = ""
+
+    def host(self, config: Mapping[str, Any], reveal: Callable[[str], str] | None = None) -> str | None:
+        """The host (and port) this configuration sends to, for per-host limits; None when it cannot tell.
+        `reveal(value)` gives a secret field's plain value (a sealed literal or a ${user.X} reference)."""
+        for name, spec in self.fields.items():
+            value = config.get(name) or spec.default
+            if not spec.endpoint or not isinstance(value, str) or not value:
+                continue
+            if spec.secret:
+                if self.secret_url_host:
+                    return self.secret_url_host
+                if reveal is None:
+                    continue
+                try:
+                    value = reveal(value)
+                except Exception:  # a missing secret fails the send itself, with its reason
+                    continue
+            host = url_host(value) if "://" in value else None
+            if host:
+                return host
+        return None
 
     def validate(self, config: Mapping[str, Any]) -> FieldErrors:
         """Type and presence checks beyond the declared fields; {} when fine."""

@@ -16,6 +16,7 @@ from urllib3.util.retry import Retry
 
 from integrations.base import (
     CAN_I_DEPLOY,
+    SUPERSEDE,
     Context,
     Field,
     FieldErrors,
@@ -153,6 +154,10 @@ class GitHubStatus(Integration):
     name = "github"
     shows_failure = True
     title = "GitHub commit status"
+    capabilities = frozenset({SUPERSEDE})
+    sample: ClassVar[dict[str, Any]] = {"repository": "pact-foundation/matching-service",
+                                        "sha": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+                                        "token": "${user.GitHubToken}"}
     fields: ClassVar[dict[str, Field]] = {
         "repository": Field(required=True, help="owner/name"),
         "sha": Field(default="${pactbroker.consumerVersionNumber}", help="commit(s), comma-separated"),
@@ -163,7 +168,8 @@ class GitHubStatus(Integration):
         "app_id": Field(help="GitHub App id (with private_key and installation_id)"),
         "private_key": Field(secret=True, help="GitHub App private key (PEM)"),
         "installation_id": Field(),
-        "base_url": Field(default="https://api.github.com", help="GitHub Enterprise: https://HOST/api/v3"),
+        "base_url": Field(default="https://api.github.com", help="GitHub Enterprise: https://HOST/api/v3",
+                          endpoint=True),
         "can_i_deploy": Field(kind="map", template=False, help="also set pact/can-i-deploy: {\"to_environment\": "
                               "\"production\"} or {\"to\": \"prod\"} (a tag); \"pacticipant\": \"provider\" "
                               "asks for the provider version (default: consumer)"),
@@ -231,6 +237,8 @@ class GitHubStatus(Integration):
                                              "(7 to 40 hex digits) after rendering; set the consumer version to the "
                                              "git sha or set sha")
         target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
+        if not value("token", "header") and not value("app_id"):
+            raise PermanentDeliveryError("token is empty after rendering")
         return CommitStatus(
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
             repository=repository, shas=shas, state=state,

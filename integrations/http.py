@@ -7,12 +7,13 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from integrations.base import (
+    DEBOUNCE,
     READ_LIMIT,
     Context,
     Field,
@@ -101,9 +102,13 @@ def check_header(name: str, value: str) -> None:
 class HttpRequest(Integration):
     name = "request"
     title = "HTTP request (Pact Broker compatible)"
+    capabilities = frozenset({DEBOUNCE})
+    sample: ClassVar[dict[str, Any]] = {"method": "POST", "url": "https://ci.example.com/hooks/pact",
+                                        "headers": {"Content-Type": "application/json"},
+                                        "body": {"pact_url": "${pactbroker.pactUrl}"}}
     fields = {
         "method": Field(required=True, template=False, default="POST"),
-        "url": Field(required=True),
+        "url": Field(required=True, endpoint=True),
         "headers": Field(kind="map", default={}),
         "body": Field(kind="json"),
         "username": Field(),

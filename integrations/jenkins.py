@@ -11,6 +11,7 @@ import jenkins
 import requests
 
 from integrations.base import (
+    DEBOUNCE,
     Context,
     Field,
     FieldErrors,
@@ -72,8 +73,14 @@ def _http_error(exc: BaseException) -> requests.HTTPError | None:
 class Jenkins(Integration):
     name = "jenkins"
     title = "Jenkins build"
+    capabilities = frozenset({DEBOUNCE})
+    sample: ClassVar[dict[str, Any]] = {
+        "url": "https://jenkins.example.com/", "job": "contracts/verify-provider", "username": "relay-bot",
+        "token": "${user.JenkinsToken}",
+        "parameters": {"PACT_URL": "${pactbroker.pactUrl}", "PROVIDER_VERSION": "${pactbroker.providerVersionNumber}",
+                       "PROVIDER_BRANCH": "${pactbroker.providerVersionBranch}", "EVENT": "${pactbroker.eventName}"}}
     fields: ClassVar[dict[str, Field]] = {
-        "url": Field(required=True, help="Jenkins base URL"),
+        "url": Field(required=True, help="Jenkins base URL", endpoint=True),
         "job": Field(required=True, help="job name; folders as a/b"),
         "parameters": Field(kind="map", default={}, help="build parameters, e.g. PACT_URL"),
         "username": Field(),
@@ -131,6 +138,9 @@ class Jenkins(Integration):
             raise PermanentDeliveryError("Jenkins answered with a redirect; set url to its final address") from None
         except requests.ConnectionError as exc:
             raise RetryableDeliveryError(f"Jenkins unreachable: {type(exc).__name__}") from None
+        except ValueError:  # python-jenkins reads the crumb issuer's answer as JSON: a login page is not
+            raise PermanentDeliveryError("Jenkins: the crumb issuer did not answer JSON; is url Jenkins' own "
+                                         "address?") from None
         except (requests.HTTPError, jenkins.JenkinsException) as exc:
             http = _http_error(exc)
             if http is None:

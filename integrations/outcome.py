@@ -28,11 +28,12 @@ EVENT_VALUE = re.compile(r"\$\{pactbroker\.")
 
 
 def wait_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP date), else X-RateLimit-Reset (epoch seconds)."""
+    """Seconds to wait from Retry-After (seconds or HTTP date), else X-RateLimit-Reset or RateLimit-Reset (epoch)."""
     lowered = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
     seconds = retry_after_seconds(lowered.get("retry-after"))
-    if seconds is None and lowered.get("x-ratelimit-reset", "").isdigit():
-        seconds = max(0.0, float(lowered["x-ratelimit-reset"]) - time.time())
+    reset = lowered.get("x-ratelimit-reset") or lowered.get("ratelimit-reset", "")  # GitHub's, GitLab's: epoch
+    if seconds is None and reset.isdigit():
+        seconds = max(0.0, float(reset) - time.time())
     return seconds
 
 

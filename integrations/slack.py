@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from urllib.error import URLError
 
 from integrations.base import (
+    ONLY_FAILURES,
     Context,
     Field,
     FieldErrors,
@@ -145,13 +146,16 @@ class Slack(Integration):
     name = "slack"
     shows_failure = True
     title = "Slack message"
+    capabilities = frozenset({ONLY_FAILURES})
+    secret_url_host = "hooks.slack.com"  # incoming webhooks all live there; the URL itself is sealed
+    sample: ClassVar[dict[str, Any]] = {"webhook_url": "https://hooks.slack.com/services/${user.SlackHookPath}"}
     fields: ClassVar[dict[str, Field]] = {
-        "webhook_url": Field(secret=True, help="incoming webhook URL"),
+        "webhook_url": Field(secret=True, help="incoming webhook URL", endpoint=True),
         "token": Field(secret=True, help="bot token (xoxb-...) with chat:write"),
         "channel": Field(help="channel id or name, with token"),
         "text": Field(help="custom message text; default: a sentence per event"),
         "only_failures": Field(kind="bool", template=False, default=False),
-        "base_url": Field(default="https://slack.com/api/", help="Slack Web API base URL"),
+        "base_url": Field(default="https://slack.com/api/", help="Slack Web API base URL", endpoint=True),
     }
 
     def validate(self, config: Mapping[str, Any]) -> FieldErrors:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from integrations.base import (
+    DEBOUNCE,
     Context,
     Field,
     FieldErrors,
@@ -56,6 +57,10 @@ class TravisRequest:
 class Travis(Integration):
     name = "travis"
     title = "Travis CI build request"
+    capabilities = frozenset({DEBOUNCE})
+    sample: ClassVar[dict[str, Any]] = {
+        "repository": "pact-foundation/animal-profile-service", "branch": "main", "token": "${user.TravisToken}",
+        "env": {"PACT_URL": "${pactbroker.pactUrl}", "PACT_WHY": "${pactbroker.providerVersionDescriptions}"}}
     fields: ClassVar[dict[str, Field]] = {
         "repository": Field(required=True, help="owner/name"),
         "branch": Field(required=True),
@@ -65,7 +70,7 @@ class Travis(Integration):
         "merge_mode": Field(template=False, default="deep_merge_append",
                             help="how env merges with .travis.yml: " + ", ".join(MERGE_MODES)),
         "token": Field(required=True, secret=True, help="Travis API token"),
-        "base_url": Field(default="https://api.travis-ci.com"),
+        "base_url": Field(default="https://api.travis-ci.com", endpoint=True),
     }
 
     def validate(self, config: Mapping[str, Any]) -> FieldErrors:

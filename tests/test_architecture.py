@@ -24,7 +24,7 @@ PROCESS_WIDE = {
     ("relay/security/users.py", "_decoy_hash"): "a constant derived from the constant above",
     ("relay/pairs/badges.py", "render_svg"): "pure: the same text always renders the same SVG",
     ("relay/pairs/badges.py", "_json"): "pure: the same text always renders the same JSON",
-    ("relay/web/api/openapi.py", "spec"): "the YAML file shipped with the package",
+    ("relay/web/api/openapi.py", "spec"): "the YAML file shipped with the package and the registered integrations",
     ("relay/pairs/store.py", "_lock_rows"): "pure: the statement for a number of pair rows, a constant",
     ("relay/pairs/store.py", "_insert_rows"): "pure: the statement for a number of pair rows, a constant",
 }

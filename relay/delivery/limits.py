@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from redis import Redis
 
@@ -14,8 +14,6 @@ from relay.runtime import Runtime
 
 PREFIX = "pact-relay:inflight:"
 FULL = ("target", "host")
-# Hosts whose address sits in a secret field: the URL cannot be read without decrypting it, the host is known.
-SECRET_URL_HOSTS = {"webhook_url": "hooks.slack.com"}
 
 # KEYS: the slot sets (target, host). ARGV: token, lease ms, then one limit per key. Every member's score is
 # the Redis time (ms) its slot expires: a worker that dies holding slots loses them when its lease would end.
@@ -52,27 +50,19 @@ class Slots:
     token: str
 
 
-def host_of(webhook: Webhook) -> str:
-    """The host (and port) a webhook's sends go to, from its URL fields; the host part is never a template."""
-    config = webhook.config or {}
-    for name, host in SECRET_URL_HOSTS.items():
-        if config.get(name):
-            return host
+def host_of(webhook: Webhook, reveal: Callable[[str], str] | None = None) -> str:
+    """The host (and port) a webhook's sends go to, as its integration declares it (Integration.host); `reveal`
+    opens a secret field holding the URL (a Teams webhook). The kind's name when the host cannot be told."""
     try:
-        fields = integrations.get(webhook.kind).fields
-    except Exception:
-        fields = {}
-    for name in ("url", "base_url"):
-        value = config.get(name) or (fields[name].default if name in fields else None)
-        if isinstance(value, str) and "://" in value:
-            parts = urlsplit(value)
-            if parts.hostname and "${" not in parts.netloc:
-                return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
-    return webhook.kind
+        integration = integrations.get(webhook.kind)
+    except KeyError:
+        return webhook.kind
+    return integration.host(webhook.config or {}, reveal) or webhook.kind
 
 
-def keys_for(webhook: Webhook, target_limit: int, host_limit: int) -> Keys:
-    return Keys(target=webhook.uuid, host=host_of(webhook),
+def keys_for(webhook: Webhook, target_limit: int, host_limit: int,
+             reveal: Callable[[str], str] | None = None) -> Keys:
+    return Keys(target=webhook.uuid, host=host_of(webhook, reveal),
                 target_limit=webhook.max_in_flight or target_limit, host_limit=host_limit)
 
 

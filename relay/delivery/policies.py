@@ -11,11 +11,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 import integrations
-from integrations.base import Integration
+from integrations.base import DEBOUNCE, SUPERSEDE
 from relay.delivery import breaker, details, leases, queue, ratelimits, supersede
 from relay.delivery.attempt import Outcome, secret_lookup
 from relay.delivery.supersede import ACTIVE, Sibling
-from relay.intake.webhooks import DEBOUNCE_KINDS
 from relay.models import Delivery, Event, TargetState, Webhook
 from relay.runtime import Runtime
 from relay.templating import Renderer
@@ -47,7 +46,7 @@ def before_send(runtime: Runtime, claimed: leases.Claimed) -> Decision:
     target = claimed.target
     if (until := details.hold_until(runtime, claimed)) is not None:
         return Decision("wait", until=until, reason=details.WAITING, target=target)
-    orders = (webhook.debounce and webhook.kind in DEBOUNCE_KINDS) or _supersedes(webhook)
+    orders = (webhook.debounce and _debounces(webhook)) or _supersedes(webhook)
     paused = target is not None and target.paused_since is not None
     if not orders and not paused:
         if webhook.rate_limit and (wait := _pace(runtime, webhook)):
@@ -86,8 +85,12 @@ def _pace_reason(webhook: Webhook) -> str:
 
 
 def _supersedes(webhook: Webhook) -> bool:
-    """Only integrations whose newer send replaces an older one (GitHub statuses) take part in supersede."""
-    return type(integrations.get(webhook.kind)).supersede_key is not Integration.supersede_key
+    """Only integrations whose newer send replaces an older one (commit statuses) take part in supersede."""
+    return SUPERSEDE in integrations.get(webhook.kind).capabilities
+
+
+def _debounces(webhook: Webhook) -> bool:
+    return DEBOUNCE in integrations.get(webhook.kind).capabilities
 
 
 def _pace(runtime: Runtime, webhook: Webhook) -> float | None:
@@ -114,7 +117,7 @@ def _received(session: Session, claimed: leases.Claimed) -> datetime:
 
 def _debounce(session: Session, claimed: leases.Claimed, now: datetime) -> supersede.Choice | None:
     webhook = claimed.webhook
-    if not webhook.debounce or webhook.kind not in DEBOUNCE_KINDS:
+    if not webhook.debounce or not _debounces(webhook):
         return None
     window = float(webhook.debounce)
     received = _received(session, claimed)

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 
 from relay import metrics
 from relay.delivery import leases, limits, policies, retry
-from relay.delivery.attempt import INTERNAL, Outcome, attempt
+from relay.delivery.attempt import INTERNAL, Outcome, attempt, secret_lookup
 from relay.models import Attempt, Delivery
 from relay.runtime import Runtime
+from relay.security.secrets import is_sealed
+from relay.templating import Renderer
 
 log = logging.getLogger(__name__)
 NOT_CLAIMED = "not-claimed"  # another worker holds it, it is not due, or it is already done
@@ -60,7 +62,19 @@ def run_delivery(runtime: Runtime, delivery_id: str, claimed: leases.Claimed | N
 
 def runtime_keys(runtime: Runtime, claimed: leases.Claimed) -> limits.Keys:
     s = runtime.settings
-    return limits.keys_for(claimed.webhook, s.target_concurrency, s.host_concurrency)
+    return limits.keys_for(claimed.webhook, s.target_concurrency, s.host_concurrency, reveal=revealer(runtime))
+
+
+def revealer(runtime: Runtime) -> Callable[[str], str]:
+    """A secret field's plain value (a sealed literal, or a ${user.X} template), for an integration whose URL is
+    a secret: its host is what per-host limits count. Only called for such integrations (Teams)."""
+    def reveal(value: str) -> str:
+        if is_sealed(value):
+            return runtime.vault.unseal(value)
+        with runtime.sessions() as session:
+            return Renderer({}, secret_lookup(session, runtime))(value, "text")
+
+    return reveal
 
 
 @dataclass

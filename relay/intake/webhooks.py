@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import integrations
-from integrations.base import Field, carries_credentials, split_url
+from integrations.base import DEBOUNCE, Field, carries_credentials, split_url
 from integrations.netguard import Guard, Policy
 from relay.config import Settings
 from relay.errors import PayloadError
@@ -29,7 +29,6 @@ MAX_TIMEOUT = 120  # seconds, for either timeout; leases and RQ's job timeout ar
 MAX_RATE = 1000.0  # sends per second
 MIN_RATE = 1 / 86400  # one send a day; less is a mistake, and 5e-324 paces at infinity
 MAX_DEBOUNCE = 3600  # seconds
-DEBOUNCE_KINDS = ("jenkins", "travis", "request")  # the CI triggers: a build per event is what debounce saves
 # PactFlow team ids are UUIDs; any short id of those characters is kept as sent.
 TEAM_UUID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 MAX_TEXT = 10_000
@@ -103,7 +102,8 @@ class WebhookInput:
         values["description"] = description if isinstance(description, str) else ""
         for side in ("consumer", "provider"):
             values.update(self._party(side, doc.get(side)))
-        values["events"] = self._events(doc.get("events"))
+        kind_named = next((k for k in kinds() if k in doc), None)
+        values["events"] = self._events(doc.get("events"), kind_named)
         enabled = doc.get("enabled", True)
         if not isinstance(enabled, bool):
             self.error("enabled", "must be true or false")
@@ -146,9 +146,9 @@ class WebhookInput:
         out[f"{side}_{key}"] = value[key]
         return out
 
-    def _events(self, value: Any) -> list[str]:
+    def _events(self, value: Any, kind: str | None = None) -> list[str]:
         if value is None:
-            return list(DEFAULT_EVENTS)
+            return list(integrations.get(kind).default_events if kind else DEFAULT_EVENTS)
         if not isinstance(value, list) or not value:
             self.error("events", 'must be a non-empty list like [{"name": "contract_content_changed"}]')
             return []
@@ -209,8 +209,8 @@ class WebhookInput:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DEBOUNCE:
             self.error("debounce", f"must be a whole number of seconds from 0 to {MAX_DEBOUNCE}")
             return None
-        if kind is not None and kind not in DEBOUNCE_KINDS:
-            self.error("debounce", f"applies to CI triggers ({', '.join(DEBOUNCE_KINDS)}), not to {kind}")
+        if kind is not None and kind not in (ci := integrations.with_capability(DEBOUNCE)):
+            self.error("debounce", f"applies to CI triggers ({', '.join(ci)}), not to {kind}")
             return None
         return value
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import integrations
 from integrations.base import Context
 from integrations.netguard import Guard, Policy
 from relay.broker.results import failing_interactions
@@ -30,6 +31,11 @@ SECRETS = {
     "SlackHookPath": "T000SECRET/B000SECRET/XXXXhooksecretXXXX",
     "JenkinsToken": "11jenkinsSECRETapitoken",
     "TravisToken": "travisSECRETtoken_abc123",
+    "TeamsWebhookPath": "workflows/T0SECRETflow/triggers/manual/paths/invoke?sig=TEAMSsecretSIG",
+    "TeamsWebhook": "https://prod-42.westeurope.logic.azure.com:443/workflows/T0SECRETflow/triggers/manual/paths/"
+                    "invoke?sig=TEAMSsecretSIG",
+    "GitLabToken": "glpat-SECRETgitlabtoken01",
+    "BitbucketToken": "ATCTT3xFfGN0SECRETbitbucket",
 }
 VOLATILE_HEADERS = {"host", "user-agent", "content-length", "accept-encoding", "connection"}
 
@@ -38,6 +44,14 @@ def event(name: str, **overrides: str) -> dict[str, str]:
     variables = json.loads((EVENTS_DIR / f"{name}.json").read_text())
     variables.update(overrides)
     return variables
+
+
+def saveable(kind: str) -> tuple[str, dict]:
+    """(endpoint field, config) from the kind's declared sample, its secrets literal: saved without any secret."""
+    integration = integrations.get(kind)
+    config = {k: ("t" if integration.fields[k].secret else v) for k, v in integration.sample.items()}
+    field = next(name for name, spec in integration.fields.items() if spec.endpoint)
+    return field, config
 
 
 def renderer(variables: dict[str, str], secrets: dict[str, str] | None = None) -> Renderer:

@@ -1,4 +1,4 @@
-"""Loopback stand-ins for GitHub, Slack, Jenkins and Travis (golden tests, pact verification), and TARGETS."""
+"""Loopback stand-ins for every integration's target (golden tests, pact verification), FAKES and TARGETS."""
 
 from __future__ import annotations
 
@@ -64,6 +64,37 @@ def serve_travis(httpserver) -> None:
     httpserver.expect_request(TRAVIS_REQUESTS, method="POST").respond_with_handler(accept)
 
 
+GITLAB_STATUS = re.compile(r"^/api/v4/projects/.+/statuses/[0-9a-fA-F]+$")  # the server decodes %2F
+BITBUCKET_STATUS = re.compile(r"^/2\.0/repositories/[^/]+/[^/]+/commit/[0-9a-fA-F]+/statuses/build$")
+TEAMS_HOOK = re.compile(r"^/workflows/.+$")
+
+
+def serve_gitlab(httpserver) -> None:
+    def status(request):
+        body = json.loads(request.get_data())
+        reply = {"id": 93, "sha": request.path.rsplit("/", 1)[-1], "ref": None, "status": body["state"],
+                 "name": body.get("name", "default"), "target_url": body.get("target_url"),
+                 "description": body.get("description"), "created_at": "2026-01-01T00:00:00.000Z",
+                 "allow_failure": False}
+        return Response(json.dumps(reply), status=201, content_type="application/json")
+
+    httpserver.expect_request(GITLAB_STATUS, method="POST").respond_with_handler(status)
+
+
+def serve_bitbucket(httpserver) -> None:
+    def status(request):
+        body = json.loads(request.get_data())
+        reply = {"type": "commitstatus", "key": body["key"], "state": body["state"], "url": body["url"],
+                 "description": body.get("description", ""), "created_on": "2026-01-01T00:00:00+00:00"}
+        return Response(json.dumps(reply), status=201, content_type="application/json")
+
+    httpserver.expect_request(BITBUCKET_STATUS, method="POST").respond_with_handler(status)
+
+
+def serve_teams(httpserver) -> None:
+    httpserver.expect_request(TEAMS_HOOK, method="POST").respond_with_data("", status=202)
+
+
 def app_key_pem() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -72,6 +103,12 @@ def app_key_pem() -> str:
 
 def _ok(httpserver) -> None:
     httpserver.expect_request("/hook").respond_with_data("ok")
+
+
+# What answers each kind like its real target does: a new integration adds its stand-in here.
+FAKES = {"request": lambda httpserver: httpserver.expect_request(re.compile("^/hooks/.*$")).respond_with_data("ok"),
+         "github": serve_github, "slack": serve_slack, "jenkins": serve_jenkins, "travis": serve_travis,
+         "teams": serve_teams, "gitlab": serve_gitlab, "bitbucket": serve_bitbucket}
 
 
 # kind, config for a target at `base`, what serves it: each library and way of authenticating, for the guard tests
@@ -92,4 +129,10 @@ TARGETS = {
                                  serve_jenkins),
     "travis (requests)": ("travis", lambda base: {"repository": "acme/app", "branch": "main",
                                                   "token": "${user.TravisToken}", "base_url": base}, serve_travis),
+    "teams (requests)": ("teams", lambda base: {"webhook_url": f"{base}/${{user.TeamsWebhookPath}}"},
+                         serve_teams),
+    "gitlab (requests)": ("gitlab", lambda base: {"project": "acme/app", "token": "${user.GitLabToken}",
+                                                  "sha": "9fceb02", "base_url": base}, serve_gitlab),
+    "bitbucket (requests)": ("bitbucket", lambda base: {"repository": "acme/app", "token": "${user.BitbucketToken}",
+                                                        "sha": "9fceb02", "base_url": base}, serve_bitbucket),
 }

@@ -12,19 +12,15 @@ from tests.integrations.conftest import EVENT_NAMES, FIXTURES, SECRETS, event, r
 from tests.relay.intake.test_presets import TOKENS
 
 # Literal secrets (not ${user.X}): the core can only redact values it knows, so none may reach a log by itself.
-SAMPLES = {
-    "github": {"repository": "a/b", "sha": "9fceb02", "token": SECRETS["GitHubToken"]},
-    "slack": {"webhook_url": "https://hooks.slack.com/services/" + SECRETS["SlackHookPath"]},
-    "jenkins": {"url": "https://ci.example.com", "job": "a/b", "username": "u", "token": SECRETS["JenkinsToken"],
-                "parameters": {"PACT_URL": "${pactbroker.pactUrl}"}},
-    "travis": {"repository": "a/b", "branch": "main", "token": SECRETS["TravisToken"]},
-}
+SAMPLES = {name: {key: (renderer({})(value, "text") if integration.fields[key].secret else value)
+                  for key, value in integration.sample.items()}
+           for name, integration in REGISTRY.items() if name != "request"}
 TYPED = sorted(name for name in REGISTRY if name != "request")  # `request` belongs to the core's tests
 EXTRA_SAMPLES = {"slack": {"token": SECRETS["SlackToken"], "channel": "#c"}}
 
 
 def test_every_typed_integration_has_a_sample():
-    assert set(TYPED) == set(SAMPLES)
+    assert all(REGISTRY[name].sample for name in TYPED)
 
 
 @pytest.mark.parametrize("name", TYPED)
@@ -106,3 +102,16 @@ def test_a_value_rendered_from_a_secret_is_never_echoed_in_an_error(name, field,
     message = str(refused.value)
     assert not any(LONG[i:i + 6] in message for i in range(len(LONG) - 6)), message
     assert "secret" in message
+
+
+def test_hosts_for_per_host_limits_are_the_real_hosts():
+    def reveal(value):
+        return SECRETS["TeamsWebhook"] if value == "${user.TeamsWebhook}" else value
+
+    assert REGISTRY["teams"].host({"webhook_url": "${user.TeamsWebhook}"}, reveal) == \
+        "prod-42.westeurope.logic.azure.com:443"
+    assert REGISTRY["teams"].host({"webhook_url": "${user.TeamsWebhook}"}) is None  # the limit falls back to the kind
+    assert REGISTRY["slack"].host({"webhook_url": "${user.SlackHook}"}) == "hooks.slack.com"
+    assert REGISTRY["gitlab"].host({"project": "1"}) == "gitlab.com"
+    assert REGISTRY["bitbucket"].host({"base_url": "https://bb.example.com:8443/"}) == "bb.example.com:8443"
+    assert REGISTRY["github"].host({"target_url": "https://ci.example.com/x"}) == "api.github.com"

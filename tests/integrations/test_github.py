@@ -42,15 +42,6 @@ def run(httpserver, ctx, variables, **extra):
     return built, integration.send(built, ctx)
 
 
-@pytest.mark.parametrize("name", EVENT_NAMES)
-def test_each_event_sets_the_expected_status(httpserver, ctx, name):
-    serve_github(httpserver)
-    built, result = run(httpserver, ctx, event(name))
-    golden("github", f"{name}__token", recorded(httpserver))
-    assert result.note.startswith(f"status {built.state} set on 1 commit")
-    assert [r.to_log()["url"] for r in result.requests] == [httpserver.url_for(httpserver.log[0][0].path)]
-
-
 def test_states_follow_the_event():
     states = {name: gh.state_for(event(name)) for name in EVENT_NAMES}
     assert states == {

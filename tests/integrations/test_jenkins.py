@@ -8,7 +8,7 @@ import pytest
 
 from integrations import jenkins as jk
 from integrations.base import PermanentDeliveryError, RetryableDeliveryError
-from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
+from tests.integrations.conftest import SECRETS, event, golden, recorded, renderer
 from tests.integrations.fakes import CRUMB, serve_jenkins
 
 BUILD = "/job/contracts/job/verify-provider/buildWithParameters"
@@ -25,18 +25,6 @@ def run(httpserver, ctx, variables, **extra):
     integration = jk.Jenkins()
     built = integration.build(config(httpserver, **extra), renderer(variables), variables)
     return built, integration.send(built, ctx)
-
-
-@pytest.mark.parametrize("name", EVENT_NAMES)
-def test_each_event_triggers_a_build_with_parameters(httpserver, ctx, name):
-    serve_jenkins(httpserver)
-    _, result = run(httpserver, ctx, event(name))
-    calls = recorded(httpserver)
-    golden("jenkins", f"{name}__crumb", calls)
-    assert calls[1]["headers"]["Jenkins-Crumb"] == "c0ffee-crumb"
-    assert calls[1]["headers"]["Authorization"] == "Basic base64(relay-bot:<JenkinsToken>)"
-    assert result.note == f"queued: {httpserver.url_for('/queue/item/42/')}"
-    assert result.requests[0].url == httpserver.url_for(httpserver.log[1][0].full_path)
 
 
 def test_without_crumb_issuer_and_without_parameters(httpserver, ctx):

@@ -29,14 +29,6 @@ def run(ctx, variables, config):
 
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
-def test_each_event_by_incoming_webhook(httpserver, ctx, name):
-    serve_slack(httpserver)
-    _, result = run(ctx, event(name), webhook_config(httpserver))
-    golden("slack", f"{name}__webhook", recorded(httpserver))
-    assert result.note == "message posted" and SECRETS["SlackHookPath"] not in json.dumps(result.requests[0].to_log())
-
-
-@pytest.mark.parametrize("name", EVENT_NAMES)
 def test_each_event_by_bot_token(httpserver, ctx, name):
     serve_slack(httpserver)
     _, result = run(ctx, event(name), bot_config(httpserver))

@@ -8,8 +8,7 @@ import pytest
 
 from integrations import travis
 from integrations.base import PermanentDeliveryError, RetryableDeliveryError
-from tests.integrations.conftest import EVENT_NAMES, SECRETS, event, golden, recorded, renderer
-from tests.integrations.fakes import serve_travis
+from tests.integrations.conftest import SECRETS, event, renderer
 
 PATH = "/repo/pact-foundation/animal-profile-service/requests"  # the server decodes %2F before matching
 ACCEPTED = {"@type": "pending", "remaining_requests": 9, "request": {"id": 4711, "branch": "main"},
@@ -26,15 +25,6 @@ def run(httpserver, ctx, variables, **extra):
     integration = travis.Travis()
     built = integration.build(config(httpserver, **extra), renderer(variables), variables)
     return built, integration.send(built, ctx)
-
-
-@pytest.mark.parametrize("name", EVENT_NAMES)
-def test_each_event_requests_a_build(httpserver, ctx, name):
-    serve_travis(httpserver)
-    _, result = run(httpserver, ctx, event(name))
-    golden("travis", f"{name}__env", recorded(httpserver))
-    assert result.note == "build request 4711 accepted (remaining_requests: 9)"
-    assert result.requests[0].headers["Authorization"] == "token <token>"
 
 
 def test_env_values_are_shell_quoted():

@@ -79,6 +79,8 @@ def from_doc(doc: dict[str, Any], kind: str | None = None) -> EditorForm:
             ("label", party["label"]) if party.get("label") else ("any", "")
     if doc.get("events"):
         form.events = [e.get("name") for e in doc["events"] if isinstance(e, dict)]
+    else:
+        form.events = list(integrations.get(kind).default_events)
     config = doc.get(kind) or {}
     for key, spec in form.fields.items():
         if spec.kind == "bool":

@@ -4,11 +4,12 @@ import json
 
 import pytest
 
+import integrations
 from relay.app import create_app
 from relay.delivery.runner import run_delivery
 from relay.runtime import Runtime
 from tests.conftest import LOOPBACK_REFUSED, PUBLIC_ADDRESS, make_settings, sample_event
-from tests.integrations.conftest import SECRETS
+from tests.integrations.conftest import SECRETS, saveable
 from tests.integrations.fakes import TARGETS, app_key_pem
 
 
@@ -66,16 +67,11 @@ def test_execute_refuses_a_rebinding_target(api, strict, tokens, httpserver, reb
 @pytest.mark.parametrize("url", ["https://127.0.0.1/", "https://10.0.0.1/x", "https://[::1]/", "http://127.1:8080/",
                                  "https://2130706433/", "https://0x7f.0.0.1/", "https://169.254.169.254/latest",
                                  "https://[::ffff:10.0.0.1]/", "https://192.168.1.1/pacts"])
-@pytest.mark.parametrize("kind", ["request", "jenkins", "github", "slack", "travis"])
+@pytest.mark.parametrize("kind", sorted(integrations.REGISTRY))
 def test_a_literal_internal_address_is_refused_at_save(strict, tokens, url, kind):
     """L6: with private networks disallowed, a literal internal address is a 400 naming the field and the reason."""
-    field, doc = {
-        "request": ("url", {"url": url}),
-        "jenkins": ("url", {"url": url, "job": "verify"}),
-        "github": ("base_url", {"repository": "a/b", "token": "t", "base_url": url}),
-        "slack": ("webhook_url", {"webhook_url": url}),
-        "travis": ("base_url", {"repository": "a/b", "branch": "main", "token": "t", "base_url": url}),
-    }[kind]
+    field, doc = saveable(kind)
+    doc[field] = url
     client = create_app(runtime=strict).test_client()
     resp = client.post("/webhooks", json={"events": [{"name": "contract_published"}], kind: doc},
                        headers={"Authorization": f"Bearer {tokens['admin']}"})

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+import integrations
 from tests.conftest import sample_event
-from tests.integrations.fakes import serve_github, serve_slack
+from tests.integrations.fakes import serve_github, serve_slack, serve_teams
 
 
 def test_presets_are_listed(api):
@@ -44,6 +45,12 @@ def test_bad_presets_are_400(api, doc, field):
     ("slack", {"channel": "#ci"}, "slack"),
     ("jenkins", {"job": "x"}, "jenkins.url"),
     ("travis", {"repository": "a/b"}, "travis.token"),
+    ("gitlab", {"project": "../x", "token": "t"}, "gitlab.project"),
+    ("gitlab", {"project": "a/b", "token": "t", "sha": "main"}, "gitlab.sha"),
+    ("bitbucket", {"repository": "just-one", "token": "t"}, "bitbucket.repository"),
+    ("bitbucket", {"repository": "w/r"}, "bitbucket.token"),
+    ("teams", {"webhook_url": "https://x.example.com/${pactbroker.consumerName}"}, "teams.webhook_url"),
+    ("teams", {"only_failures": True}, "teams.webhook_url"),
 ])
 def test_typed_integrations_are_validated_at_save_time(api, kind, config, field):
     resp = api.post("/webhooks", json={"events": [{"name": "contract_published"}], kind: config})
@@ -133,3 +140,30 @@ def test_literal_secret_fields_are_validated_then_sealed(api, httpserver, drain)
                                       "slack": {"webhook_url": "not a url literalhooksecret"}})
     assert bad.status_code == 400 and bad.json["errors"]["slack.webhook_url"] == ["must be an http(s) URL with a host"]
     assert "literalhooksecret" not in json.dumps(bad.json)
+
+
+@pytest.mark.parametrize("kind,config,secret", [
+    ("teams", {"webhook_url": "https://prod-1.westeurope.logic.azure.com/workflows/abc?sig=s3cr3t"}, "webhook_url"),
+    ("gitlab", {"project": "12345", "token": "glpat-literal"}, "token"),
+    ("bitbucket", {"repository": "acme/app", "token": "bb-literal"}, "token"),
+])
+def test_new_integrations_seal_their_secrets_and_take_their_default_events(api, kind, config, secret):
+    created = api.post("/webhooks", json={kind: config})
+    assert created.status_code == 201, created.json
+    assert created.json[kind][secret] == "**********" and config[secret] not in json.dumps(created.json)
+    assert [e["name"] for e in created.json["events"]] == list(integrations.get(kind).default_events)
+
+
+def test_teams_card_end_to_end_with_the_url_never_shown(api, httpserver, drain):
+    serve_teams(httpserver)
+    hook = httpserver.url_for("/workflows/abc/triggers/manual/paths/invoke?sig=s3cr3tSIG")
+    created = api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}],
+                                          "teams": {"webhook_url": hook}})
+    assert created.status_code == 201, created.json
+    api.post("/events", json=sample_event("provider_verification_failed"))
+    drain()
+    (request, _), = httpserver.log
+    assert json.loads(request.data)["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    (delivery,) = api.get(f"/webhooks/{created.json['uuid']}/deliveries").json["deliveries"]
+    assert delivery["status"] == "succeeded" and "s3cr3tSIG" not in json.dumps(delivery)
+    assert delivery["attempts"][0]["request"]["url"].endswith("/<webhook_url path>")
