@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -38,10 +39,21 @@ LINE = 400
 HIDDEN_PATH = "<webhook_url path>"
 
 
+MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]()<>|~"})
+LINE_START = re.compile(r"^(?:([#+-](?=[ \t]|$)|>)|(\d+)([.)])(?=[ \t]|$))", re.M)  # heading, quote, list
+
+
+def md(value: Any) -> str:
+    """Teams renders Markdown in TextBlocks and facts: a value from an event or a verifier is escaped, so a name
+    like `[sign in](https://evil.example)` stays text and never becomes a link."""
+    escaped = str(value).translate(MARKDOWN)
+    return LINE_START.sub(lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], escaped)
+
+
 def headline(v: Mapping[str, str], result: str) -> str:
-    """The Slack message's sentence, without Slack's markup (Adaptive Card text is plain here)."""
-    consumer, provider = v.get("consumerName", ""), v.get("providerName", "")
-    cv, pv = v.get("consumerVersionNumber", ""), v.get("providerVersionNumber", "")
+    """The Slack message's sentence, without Slack's markup; every value escaped."""
+    consumer, provider = md(v.get("consumerName", "")), md(v.get("providerName", ""))
+    cv, pv = md(v.get("consumerVersionNumber", "")), md(v.get("providerVersionNumber", ""))
     event = v.get("eventName", "")
     if result == "success":
         return f"✅ {provider} {pv} verified the pact from {consumer} {cv}"
@@ -55,7 +67,7 @@ def headline(v: Mapping[str, str], result: str) -> str:
         return f"📄 {consumer} {cv} published a pact with {provider}"
     if event == "test":
         return f"👋 Test message from Pact Relay for {consumer} and {provider}"
-    return f"Pact event {event}: {consumer} and {provider}"
+    return f"Pact event {md(event)}: {consumer} and {provider}"
 
 
 def text(value: str, **extra: Any) -> dict[str, Any]:
@@ -66,12 +78,13 @@ def failure_blocks(failure: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The first mismatches of a failed verification, as the Slack message shows them."""
     first = list(failure.get("first") or [])[:MAX_SHOWN]
     if not first:
-        return [text(str(failure.get("reason") or "details unavailable"), isSubtle=True)]
+        return [text(md(failure.get("reason") or "details unavailable"), isSubtle=True)]
     count = failure.get("mismatches") or len(first)
     out = [text(f"Mismatches ({count})", weight="Bolder")]
     for m in first:
-        line = f"• {m.get('description', '')}: {mismatch_line(m)}"
-        out.append(text(line if len(line) <= LINE else line[:LINE - 1] + "…", spacing="Small"))
+        line = f"{m.get('description', '')}: {mismatch_line(m)}"
+        line = line if len(line) <= LINE else line[:LINE - 1] + "…"
+        out.append(text("• " + md(line), spacing="Small"))
     if count > len(first):
         out.append(text(f"… and {count - len(first)} more in the verification result", isSubtle=True))
     return out
@@ -79,7 +92,7 @@ def failure_blocks(failure: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def card(v: Mapping[str, Any], result: str) -> dict[str, Any]:
     body: list[dict[str, Any]] = [text(headline(v, result), size="Medium", weight="Bolder", color=COLOURS[result])]
-    facts = [{"title": label, "value": str(v[key])} for label, key in FACTS if v.get(key)]
+    facts = [{"title": label, "value": md(v[key])} for label, key in FACTS if v.get(key)]
     if facts:
         body.append({"type": "FactSet", "facts": facts})
     failure = failure_of(v) if result == "failure" else None
