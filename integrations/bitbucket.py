@@ -20,6 +20,7 @@ from integrations.base import (
     Request,
     Response,
     Result,
+    shown,
 )
 from integrations.github import cut, default_description, state_for
 from integrations.gitlab import commit_shas, sha_problem
@@ -101,7 +102,8 @@ class Bitbucket(Integration):
 
         repository = value("repository")
         if not REPOSITORY.match(repository):
-            raise PermanentDeliveryError(f"repository {repository[:80]!r} is not workspace/repo_slug after rendering")
+            raise PermanentDeliveryError(f"repository {shown(config.get('repository'), repository)} is not "
+                                         "workspace/repo_slug after rendering")
         key = value("key")[:KEY_LIMIT]
         if not key:
             raise PermanentDeliveryError("key is empty after rendering")
@@ -109,9 +111,10 @@ class Bitbucket(Integration):
         if not url:
             raise PermanentDeliveryError("url is empty after rendering, and Bitbucket requires a link; set url")
         state = state_for(variables)
+        shas = commit_shas(value("sha"), config.get("sha") or self.fields["sha"].default)
         return BuildStatus(
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
-            repository=repository, shas=commit_shas(value("sha")), state=STATES[state], key=key,
+            repository=repository, shas=shas, state=STATES[state], key=key,
             description=cut(value("description") or default_description(state, variables), DESCRIPTION_LIMIT),
             url=url, token=value("token", "header"))
 

@@ -20,6 +20,7 @@ from integrations.base import (
     Request,
     Response,
     Result,
+    shown,
 )
 from integrations.github import cut, default_description, state_for
 from integrations.http import perform
@@ -64,14 +65,15 @@ class GitLabCommitStatus:
                         text) for sha in self.shas]
 
 
-def commit_shas(rendered: str) -> tuple[str, ...]:
-    """The rendered `sha` field as commit shas, or a PermanentDeliveryError saying why not."""
+def commit_shas(rendered: str, template: Any) -> tuple[str, ...]:
+    """The rendered `sha` field as commit shas, or a PermanentDeliveryError saying why not (quoting the value only
+    when no secret went into it)."""
     shas = tuple(dict.fromkeys(s.strip() for s in rendered.split(",") if s.strip()))
     if not shas:
         raise PermanentDeliveryError("sha is empty after rendering; nothing to set a status on")
     for sha in shas:
         if not COMMIT_SHA.match(sha):
-            raise PermanentDeliveryError(f"sha {sha[:80]!r} is not a commit sha (7 to 40 hex digits) after "
+            raise PermanentDeliveryError(f"sha {shown(template, sha)} is not a commit sha (7 to 40 hex digits) after "
                                          "rendering; set the consumer version to the git sha or set sha")
     return shas
 
@@ -127,13 +129,14 @@ class GitLab(Integration):
 
         project = value("project")
         if not PROJECT.match(project):
-            raise PermanentDeliveryError(f"project {project[:80]!r} is not a project id or group/project after "
-                                         "rendering")
+            raise PermanentDeliveryError(f"project {shown(config.get('project'), project)} is not a project id or "
+                                         "group/project after rendering")
         target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
         description = value("description") or default_description(state_for(variables), variables)
+        shas = commit_shas(value("sha"), config.get("sha") or self.fields["sha"].default)
         return GitLabCommitStatus(
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
-            project=project, shas=commit_shas(value("sha")), state=gitlab_state(variables), name=value("name"),
+            project=project, shas=shas, state=gitlab_state(variables), name=value("name"),
             description=cut(description, DESCRIPTION_LIMIT), target_url=target, token=value("token", "header"))
 
     def describe(self, built: GitLabCommitStatus) -> list[Request]:

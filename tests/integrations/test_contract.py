@@ -88,6 +88,10 @@ REFUSED = [
     ("github", "repository", {}),
     ("travis", "repository", {}),
     ("jenkins", "job", {}),
+    ("gitlab", "sha", {}),
+    ("gitlab", "project", {}),
+    ("bitbucket", "sha", {}),
+    ("bitbucket", "repository", {}),
 ]
 
 
