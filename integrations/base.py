@@ -132,7 +132,9 @@ class Request:
 
 # The variables given to build() may carry why a failed verification failed, under this key: a name no
 # ${pactbroker.X} template can reach (X is [A-Za-z0-9_]+). Its value: {"interactions": n, "mismatches": n,
-# "first": [{"description", "attribute", "path", "message"}, ...], "reason": str | None, "url": str}.
+# "first": [{"description", "attribute", "path", "message"}, ...], "reason": str | None, "url": str,
+# "all": [{"description", "providerStates", "mismatches": [...]}, ...] (every interaction kept, for a check run),
+# "verifier": {"name", "version"} | None, "truncated": bool}.
 FAILURE = "relay.failure"
 
 

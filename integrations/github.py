@@ -1,4 +1,4 @@
-"""GitHub commit statuses (PyGithub), by token or as a GitHub App installation."""
+"""GitHub commit statuses (PyGithub), by token or as a GitHub App installation, with an App also check runs."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from integrations.base import (
     mismatch_line,
     shown,
 )
+from integrations.checkrun import CheckRun, deploy_run, verification_run
 from integrations.outcome import (
     COMMIT_SHA,
     OWNER_NAME,
@@ -79,6 +80,7 @@ class CommitStatus:
     target_url: str
     auth: GitHubAuth = field(repr=False)
     deploy: tuple[str, str] | None = None  # the pact/can-i-deploy status (state, description) set beside it
+    checks: tuple[CheckRun, ...] = ()  # with a GitHub App and `check_run`: created on every commit after the statuses
 
     def statuses(self) -> list[tuple[str, str, str]]:
         """(state, context, description) of each status set on every commit."""
@@ -97,6 +99,10 @@ class CommitStatus:
             body = json.dumps({k: v for k, v in body.items() if v is not None})
             made += [Request("POST", f"{self.base_url}/repos/{self.repository}/statuses/{sha}",
                              {"Authorization": scheme, "Content-Type": "application/json"}, body)
+                     for sha in self.shas]
+        for check in self.checks:
+            made += [Request("POST", f"{self.base_url}/repos/{self.repository}/check-runs",
+                             {"Authorization": scheme, "Content-Type": "application/json"}, check.json(sha))
                      for sha in self.shas]
         return made
 
@@ -173,6 +179,9 @@ class GitHubStatus(Integration):
         "can_i_deploy": Field(kind="map", template=False, help="also set pact/can-i-deploy: {\"to_environment\": "
                               "\"production\"} or {\"to\": \"prod\"} (a tag); \"pacticipant\": \"provider\" "
                               "asks for the provider version (default: consumer)"),
+        "check_run": Field(kind="bool", template=False, default=False,
+                           help="with a GitHub App: also a check run of the same name listing every failing "
+                           "interaction and mismatch (and pact/can-i-deploy with can_i_deploy)"),
     }
 
     def validate(self, config: Mapping[str, Any]) -> FieldErrors:
@@ -196,6 +205,11 @@ class GitHubStatus(Integration):
             value = config.get(name)
             if value and not (str(value).isdigit() or "${" in str(value)):
                 errors.setdefault(name, []).append("must be a number")
+        if config.get("check_run") not in (None, True, False):
+            errors["check_run"] = ["must be true or false"]
+        elif config.get("check_run") and not config.get("app_id"):
+            errors["check_run"] = ["needs a GitHub App (app_id, private_key, installation_id): GitHub lets only an "
+                                   "App create check runs"]
         if config.get("base_url") and url_problem(config["base_url"]):
             errors["base_url"] = [url_problem(config["base_url"])]
         option = config.get("can_i_deploy")
@@ -239,11 +253,17 @@ class GitHubStatus(Integration):
         target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
         if not value("token", "header") and not value("app_id"):
             raise PermanentDeliveryError("token is empty after rendering")
+        context, description = value("context"), cut(value("description") or default_description(state, variables))
+        checks: list[CheckRun | None] = []
+        if config.get("check_run") is True and value("app_id"):
+            checks.append(verification_run(context, state, description, variables, target))
+            if config.get("can_i_deploy"):
+                checks.append(deploy_run(DEPLOY_CONTEXT, variables, target))
         return CommitStatus(
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
-            repository=repository, shas=shas, state=state,
-            context=value("context"), description=cut(value("description") or default_description(state, variables)),
+            repository=repository, shas=shas, state=state, context=context, description=description,
             target_url=target, deploy=deploy_status(variables) if config.get("can_i_deploy") else None,
+            checks=tuple(c for c in checks if c is not None),
             auth=GitHubAuth(token=value("token", "header"), app_id=value("app_id"),
                             private_key=value("private_key"), installation_id=value("installation_id")))
 
@@ -270,6 +290,9 @@ class GitHubStatus(Integration):
                     status = repo.get_commit(sha).create_status(
                         state=state, description=description, context=context,
                         **({"target_url": built.target_url} if built.target_url else {}))
+            for check in built.checks:
+                for sha in built.shas:
+                    status = repo.create_check_run(**check.body(sha))
         except GithubException as exc:
             raise github_error(exc, built.requests(with_app_token=fetched)) from None
         except requests.exceptions.RetryError as exc:  # NO_REDIRECTS: an answer PyGithub would take for success
@@ -289,6 +312,8 @@ class GitHubStatus(Integration):
         note = f"status {built.state} set on {len(built.shas)} commit(s) of {built.repository}"
         if built.deploy:
             note += f"; {DEPLOY_CONTEXT} {built.deploy[0]}"
+        if built.checks:
+            note += "; check run " + ", ".join(f"{c.name} {c.conclusion or c.status}" for c in built.checks)
         if built.auth.app_id:
             note += "; new installation token" if fetched else "; cached installation token"
         return Result(requests=made, response=response, note=note)

@@ -144,7 +144,11 @@ def failure_variables(failure: failures.Failure | None, missing: str = "") -> di
     if failure is None:
         return {"reason": missing or "verification details: not read from the Pact Broker yet", "first": []}
     first = [{"description": i.get("description", ""), **m} for i, m in failure.first_mismatches(5)]
+    every = [{"description": i.get("description", ""), "providerStates": i.get("providerStates") or [],
+              "mismatches": i.get("mismatches") or []} for i in failure.interactions]
+    details = failure.details or {}
     return {"interactions": len(failure.interactions), "mismatches": failure.mismatch_count, "first": first,
+            "all": every, "verifier": details.get("verifier"), "truncated": bool(details.get("truncated")),
             "reason": failure.reason or None, "url": failure.url}
 
 

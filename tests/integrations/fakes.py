@@ -12,6 +12,7 @@ from werkzeug import Response
 
 GITHUB_STATUS = re.compile(r"^/repos/[^/]+/[^/]+/statuses/[^/]+$")
 GITHUB_TOKEN_GRANT = re.compile(r"^/app/installations/\d+/access_tokens$")
+GITHUB_CHECK_RUNS = re.compile(r"^/repos/[^/]+/[^/]+/check-runs$")
 SLACK_HOOK = re.compile(r"^/services/.+$")
 SLACK_POST = "/api/chat.postMessage"
 JENKINS_CRUMB = "/crumbIssuer/api/json"
@@ -38,7 +39,20 @@ def serve_github(httpserver) -> None:
         return Response(json.dumps({"token": "ghs_fakeinstallationtoken", "expires_at": expires}), status=201,
                         content_type="application/json")
 
+    def check_run(request):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "token" or not token.startswith("ghs_"):  # GitHub creates check runs for Apps only
+            return Response(json.dumps({"message": "You must authenticate via a GitHub App."}), status=403,
+                            content_type="application/json")
+        body = json.loads(request.get_data())
+        reply = {"id": 4, "url": request.url + "/4", "name": body["name"], "head_sha": body["head_sha"],
+                 "status": body.get("status", "queued"), "conclusion": body.get("conclusion"),
+                 "details_url": body.get("details_url"), "output": body.get("output", {}),
+                 "started_at": "2026-01-01T00:00:00Z", "completed_at": "2026-01-01T00:00:00Z"}
+        return Response(json.dumps(reply), status=201, content_type="application/json")
+
     httpserver.expect_request(GITHUB_TOKEN_GRANT, method="POST").respond_with_handler(grant)
+    httpserver.expect_request(GITHUB_CHECK_RUNS, method="POST").respond_with_handler(check_run)
     httpserver.expect_request(GITHUB_STATUS, method="POST").respond_with_handler(status)
 
 

@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from integrations import github as gh
 from relay.delivery import details, queue
 from relay.models import Delivery, Event
 from tests.conftest import make_settings
-from tests.integrations.fakes import serve_github, serve_slack
+from tests.integrations.fakes import app_key_pem, serve_github, serve_slack
 from tests.relay.broker.conftest import BROKER_TOKEN
 from tests.relay.broker.test_explain import failed_event as explained_event
 from tests.relay.broker.test_explain import fixture, serve_result, served_pact
@@ -154,3 +155,36 @@ def test_the_sweeper_asks_again_for_a_lost_read(api, httpserver, runtime, drain,
     (pair,) = api.get("/status").json["pairs"]
     assert pair["verification"]["failure"]["mismatchCount"] == 4
     assert details.lost_reads(runtime, patience=0) == 0  # read: nothing lost
+
+
+INSTALLATION_TOKEN = "ghs_fakeinstallationtoken"  # what serve_github grants
+
+
+def test_the_check_run_lists_every_failing_interaction_and_no_attempt_shows_a_secret(api, httpserver, target,
+                                                                                       drain, broker_url):
+    pem = app_key_pem()
+    gh._tokens.clear()
+    serve_result(httpserver, fixture("ruby.json"), served_pact())
+    serve_github(target)
+    assert api.post("/secrets", json={"name": "AppKey", "value": pem}).status_code in (200, 201)
+    created = api.post("/webhooks", json={"events": [{"name": "provider_verification_failed"}], "github": {
+        "repository": "acme/matching", "app_id": "4242", "private_key": "${user.AppKey}", "installation_id": "77",
+        "check_run": True, "base_url": target.url_for("")}})
+    assert created.status_code == 201, created.json
+    assert api.as_role("intake").post("/events", json=failed_event(broker_url)).status_code == 202
+    drain()
+    (run,) = [json.loads(r.get_data()) for r, _ in target.log if r.path.endswith("/check-runs")]
+    assert (run["conclusion"], run["output"]["title"]) == ("failure", "3 failing interactions, 4 mismatches")
+    summary = run["output"]["summary"]
+    for text in ("### 1. a request for an alligator", "### 2. a request for a missing alligator",
+                 "### 3. a request for all alligators", "Provider states: there are alligators",
+                 "(keys present are: name, firstName, age) at $", "expected 404 but was 200 (expected 404, actual 200)",
+                 'Expected 73 but got "73" at $.age', "(keys present are: nom)"):
+        assert text in summary
+    (delivery,) = api.get("/deliveries").json["deliveries"]
+    shown = api.get(f"/deliveries/{delivery['id']}").json
+    assert delivery["status"] == "succeeded" and len(shown["attempts"]) == 1
+    recorded = json.dumps(shown)
+    assert "check-runs" in recorded and "check run pact/" in recorded
+    key_body = "".join(pem.strip().splitlines()[1:-1])
+    assert INSTALLATION_TOKEN not in recorded and key_body[:40] not in recorded and "PRIVATE KEY" not in recorded
