@@ -31,11 +31,13 @@ class Identity:
     groups: tuple[str, ...] = ()
     # What else identifies them to a person reading the audit log (the OIDC issuer and sub, the GitHub login).
     details: dict[str, str] = field(default_factory=dict)
+    # A readable name at the provider (a GitHub login) for a user without a verified e-mail.
+    handle: str | None = None
 
     @property
     def name(self) -> str:
-        """The user's name in the relay: the verified e-mail, else provider:subject."""
-        return self.email or f"{self.provider}:{self.subject}"[:254]
+        """The user's name in the relay: the verified e-mail, else provider:handle (or provider:subject)."""
+        return self.email or f"{self.provider}:{self.handle or self.subject}"[:254]
 
 
 def role_for(groups: tuple[str, ...] | list[str], settings: Settings) -> str | None:

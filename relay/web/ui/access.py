@@ -8,6 +8,7 @@ from flask import abort, current_app, request
 
 from relay.security import sessions
 from relay.security.auditing import record
+from relay.security.github import GithubProvider
 from relay.security.oidc import OidcCache, OidcError, OidcProvider, Pending
 from relay.security.sessions import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, LoginRefused
 from relay.security.sso import Identity, SsoRefused
@@ -48,11 +49,13 @@ def sign_in_sso(identity: Identity) -> Viewer:
     return Viewer(user.email, user.role)
 
 
-def sso_provider(name: str) -> OidcProvider | None:
+def sso_provider(name: str) -> OidcProvider | GithubProvider | None:
     """The configured identity provider of that name, or None."""
     runtime = current_app.extensions["relay"]
     if name == "oidc" and runtime.settings.oidc_enabled:
         return OidcProvider(runtime.settings, runtime.cache(OidcCache))
+    if name == "github" and runtime.settings.github_enabled:
+        return GithubProvider(runtime.settings)
     return None
 
 
