@@ -90,6 +90,20 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     # How often every worker proves to the database and Redis that it is alive (relay.ops.fleet).
     fleet_heartbeat: float = 15.0
+    # Single sign-on (docs/security.md): (group, role) pairs in the order given, the role without a mapped group,
+    # passwords off but for break-glass users, and how long an SSO session lasts before the IdP is asked again.
+    sso_role_map: tuple[tuple[str, str], ...] = ()
+    sso_default_role: str | None = None
+    sso_only: bool = False
+    sso_session_hours: float = 12.0
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_scopes: tuple[str, ...] = ("openid", "email", "profile")
+    oidc_roles_claim: str = "groups"
+    github_client_id: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
+    github_base_url: str = "https://github.com"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -138,6 +152,7 @@ class Settings:
             metrics_host=(env.get("RELAY_METRICS_HOST") or "127.0.0.1").strip(),
             fleet_heartbeat=_number(env, "RELAY_FLEET_HEARTBEAT", 15.0),
         )
+        values.update(_sso(env))
         values.update(overrides)
         values.setdefault("public_url_set", bool(env.get("RELAY_PUBLIC_URL")) or "public_url" in overrides)
         _check_database_url(values["database_url"])
@@ -170,6 +185,14 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @property
+    def github_enabled(self) -> bool:
+        return bool(self.github_client_id)
 
 
 def _replace(settings: Settings, **changes) -> Settings:
@@ -301,3 +324,110 @@ def _schedule(raw: str | None) -> tuple[float, ...]:
     if any(v < 0 for v in values):
         raise ConfigError("RELAY_RETRY_SCHEDULE: seconds must not be negative")
     return values
+
+
+SSO_ROLES = ("admin", "write", "read")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _sso(env: Mapping[str, str]) -> dict:
+    """The single sign-on settings, each checked on its own so a mistake is named before the relay starts."""
+    values: dict = dict(
+        sso_role_map=_role_map(env.get("RELAY_SSO_ROLE_MAP")),
+        sso_default_role=_sso_role(env, "RELAY_SSO_DEFAULT_ROLE"),
+        sso_only=_bool(env, "RELAY_SSO_ONLY"),
+        sso_session_hours=_hours(env.get("RELAY_SSO_SESSION_HOURS")),
+    )
+    issuer = (env.get("RELAY_OIDC_ISSUER") or "").strip()
+    if issuer:
+        values.update(
+            oidc_issuer=_issuer(issuer),
+            oidc_client_id=_required(env, "RELAY_OIDC_CLIENT_ID", "RELAY_OIDC_ISSUER"),
+            oidc_client_secret=_required(env, "RELAY_OIDC_CLIENT_SECRET", "RELAY_OIDC_ISSUER"),
+            oidc_scopes=_scopes(env.get("RELAY_OIDC_SCOPES")),
+            oidc_roles_claim=(env.get("RELAY_OIDC_ROLES_CLAIM") or "groups").strip(),
+        )
+    elif env.get("RELAY_OIDC_CLIENT_ID"):
+        raise ConfigError("RELAY_OIDC_ISSUER: required with RELAY_OIDC_CLIENT_ID (the provider's issuer URL)")
+    github = (env.get("RELAY_GITHUB_CLIENT_ID") or "").strip()
+    if github:
+        values.update(
+            github_client_id=github,
+            github_client_secret=_required(env, "RELAY_GITHUB_CLIENT_SECRET", "RELAY_GITHUB_CLIENT_ID"),
+            github_base_url=_github_url(env.get("RELAY_GITHUB_BASE_URL")),
+        )
+    if values["sso_only"] and not (issuer or github):
+        raise ConfigError("RELAY_SSO_ONLY: needs a way in; set RELAY_OIDC_ISSUER or RELAY_GITHUB_CLIENT_ID")
+    return values
+
+
+def _sso_role(env: Mapping[str, str], name: str) -> str | None:
+    role = (env.get(name) or "").strip().lower()
+    if role and role not in SSO_ROLES:
+        raise ConfigError(f"{name}: {role[:40]!r} must be one of {', '.join(SSO_ROLES)}")
+    return role or None
+
+
+def _role_map(raw: str | None) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        group, sep, role = item.rpartition("=")
+        group, role = group.strip(), role.strip().lower()
+        if not sep or not group or role not in SSO_ROLES:
+            raise ConfigError(f"RELAY_SSO_ROLE_MAP: {item.strip()[:80]!r} must be group=role with role one of "
+                              f"{', '.join(SSO_ROLES)} (like pact-admins=admin,acme/devs=write)")
+        pairs.append((group, role))
+    return tuple(pairs)
+
+
+def _hours(raw: str | None) -> float:
+    try:
+        hours = float(raw) if raw and raw.strip() else 12.0
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours <= 24 * 30:
+        raise ConfigError(f"RELAY_SSO_SESSION_HOURS: {str(raw)[:40]!r} must be hours from above 0 to 720")
+    return hours
+
+
+def _required(env: Mapping[str, str], name: str, because: str) -> str:
+    value = (env.get(name) or "").strip()
+    if not value:
+        raise ConfigError(f"{name}: required with {because}")
+    return value
+
+
+def _scopes(raw: str | None) -> tuple[str, ...]:
+    scopes = tuple((raw or "openid email profile").replace(",", " ").split())
+    if "openid" not in scopes:
+        raise ConfigError("RELAY_OIDC_SCOPES: must include openid")
+    return scopes
+
+
+def _base_url(raw: str, name: str, example: str) -> str:
+    url = raw.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username \
+            or parts.password or parts.query or parts.fragment:
+        raise ConfigError(f"{name}: must be an https URL alone, like {example}")
+    # Plain http would let anyone on the path forge the provider's answers: only a provider on this machine.
+    if parts.scheme == "http" and parts.hostname.lower() not in LOOPBACK_HOSTS:
+        raise ConfigError(f"{name}: http:// is accepted for a loopback address only; use https://")
+    return url
+
+
+def _issuer(raw: str) -> str:
+    _base_url(raw, "RELAY_OIDC_ISSUER", "https://accounts.google.com")
+    # Kept as given, trailing slash and all (Auth0 has one): the ID token's `iss` must equal it exactly.
+    return raw.strip()
+
+
+def _github_url(raw: str | None) -> str:
+    return _base_url(raw, "RELAY_GITHUB_BASE_URL", "https://github.example.com") if raw and raw.strip() \
+        else "https://github.com"

@@ -73,6 +73,7 @@ class User(Base):
     """A person who signs in to the web UI; the password is stored as an argon2 hash only."""
 
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_sso", "sso_provider", "sso_subject", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -83,6 +84,12 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+    # Where the person comes from: None for a local password user, else the identity provider ("oidc", "github")
+    # and its stable subject there (OIDC issuer + " " + sub, a GitHub user id); never the e-mail, which can change.
+    sso_provider: Mapped[str | None] = mapped_column(String(20))
+    sso_subject: Mapped[str | None] = mapped_column(String(600))
+    # May still sign in with a password when RELAY_SSO_ONLY is on (`pact-relay users create --break-glass`).
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class AuditEntry(Base):

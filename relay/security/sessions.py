@@ -14,8 +14,9 @@ from flask import Flask, Request, current_app, g, redirect, request, session, ur
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from relay.models import User, utcnow
-from relay.security import users
+from relay.security import sso, users
 from relay.security.auditing import record
+from relay.security.sso import Identity
 from relay.security.tokens import GRANTS, deny
 
 COOKIE = "relay_session"
@@ -143,15 +144,43 @@ def login(email: str, password: str) -> User:
     redis = current_app.extensions["relay"].redis
     redis.delete(key)
     redis.decr(address)  # a success is no guess: it gives back what it took of the address's budget
+    settings = current_app.extensions["relay"].settings
+    if settings.sso_only and not user.break_glass:
+        # Told only after the right password, so the message reveals nothing to someone guessing.
+        db.rollback()
+        record(db, "user.login_failed", email=user.email, reason="password sign-in is off (RELAY_SSO_ONLY)")
+        db.commit()
+        raise LoginRefused(403, "password sign-in is turned off; use single sign-on")
     users.rehash_if_needed(user, password)
     user.last_login_at = utcnow()
     g.user = user
-    record(db, "user.login", email=user.email, role=user.role)
+    record(db, "user.login", email=user.email, role=user.role, provider="password")
     db.commit()
-    session.clear()  # a new session on every sign-in: nothing from before carries over (session fixation)
+    start_session(user)
+    return user
+
+
+def login_sso(identity: Identity) -> User:
+    """Admit the person an identity provider vouched for (role from their groups), start a session that ends
+    within RELAY_SSO_SESSION_HOURS and audit the identity behind it; raises SsoRefused."""
+    db = _db()
+    settings = current_app.extensions["relay"].settings
+    user = sso.admit(db, identity, settings)
+    g.user = user
+    record(db, "user.login", email=user.email, role=user.role, provider=identity.provider, subject=identity.subject,
+           **identity.details)
+    db.commit()
+    start_session(user, expires=int(time.time() + settings.sso_session_hours * 3600))
+    return user
+
+
+def start_session(user: User, expires: int | None = None) -> None:
+    """A fresh session for `user`: nothing from before carries over (session fixation), a new CSRF token."""
+    session.clear()
     session.permanent = True
     session.update(uid=user.id, epoch=user.session_epoch, iat=int(time.time()), csrf=secrets.token_urlsafe(32))
-    return user
+    if expires is not None:
+        session["exp"] = expires
 
 
 def current_user() -> tuple[User | None, str]:
@@ -167,7 +196,8 @@ def current_user() -> tuple[User | None, str]:
     if user is None or user.disabled_at is not None or session.get("epoch") != user.session_epoch:
         session.clear()
         return None, "your session has ended; sign in again"
-    if time.time() - session.get("iat", 0) > ABSOLUTE.total_seconds():
+    now = time.time()
+    if now - session.get("iat", 0) > ABSOLUTE.total_seconds() or now > session.get("exp", now):
         session.clear()
         return None, "your session has expired; sign in again"
     g.user = user

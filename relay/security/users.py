@@ -42,7 +42,7 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-def create_user(session: Session, email: str, role: str, password: str) -> User:
+def create_user(session: Session, email: str, role: str, password: str, break_glass: bool = False) -> User:
     """A new user in the session (the caller commits); ValueError with a readable message otherwise."""
     email = normalize_email(email)
     if not EMAIL.fullmatch(email) or len(email) > 254:
@@ -54,7 +54,8 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
         raise ValueError(f"password {problem}")
     if find_user(session, email) is not None:
         raise ValueError(f"a user {email} already exists")
-    user = User(email=email, role=role, password_hash=hasher().hash(password), session_epoch=0)
+    user = User(email=email, role=role, password_hash=hasher().hash(password), session_epoch=0,
+                break_glass=break_glass)
     session.add(user)
     session.flush()
     return user

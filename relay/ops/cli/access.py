@@ -73,7 +73,8 @@ def users() -> None:
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice(["admin", "write", "read"]))
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin instead of prompting.")
-def users_create(email: str, role: str, password_stdin: bool) -> None:
+@click.option("--break-glass", is_flag=True, help="May sign in with the password even when RELAY_SSO_ONLY is on.")
+def users_create(email: str, role: str, password_stdin: bool, break_glass: bool) -> None:
     """Create a user; the password is asked twice (never an argument, so it stays out of shell history)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -82,11 +83,11 @@ def users_create(email: str, role: str, password_stdin: bool) -> None:
     runtime = migrated_runtime()
     try:
         with runtime.sessions.begin() as session:
-            user = people.create_user(session, email, role, password)
-            record(session, "user.created", email=user.email, role=user.role)
+            user = people.create_user(session, email, role, password, break_glass=break_glass)
+            record(session, "user.created", email=user.email, role=user.role, breakGlass=break_glass)
     except ValueError as exc:
         raise Fail(str(exc)) from None
-    click.echo(f"created {role} user {user.email}")
+    click.echo(f"created {role} {'break-glass ' if break_glass else ''}user {user.email}")
 
 
 @users.command("disable")
@@ -109,7 +110,9 @@ def users_list() -> None:
     """List users: e-mail, role, created, last sign-in."""
     print_rows(User.email, {"EMAIL": lambda u: u.email, "ROLE": lambda u: u.role,
                             "CREATED": lambda u: when(u.created_at), "LAST SIGN-IN": lambda u: when(u.last_login_at),
-                            "DISABLED": lambda u: when(u.disabled_at)})
+                            "DISABLED": lambda u: when(u.disabled_at),
+                            "FROM": lambda u: u.sso_provider or ("password, break-glass" if u.break_glass
+                                                                 else "password")})
 
 
 @click.group()

@@ -13,7 +13,16 @@ from relay.models import utcnow
 from relay.security.auditing import record
 from relay.web.ui import access
 from relay.web.ui.blueprint import bp
-from relay.web.ui.views import about, auth, dashboard, deliveries, secrets, settings, webhooks  # noqa: F401 (adds routes)
+from relay.web.ui.views import (  # noqa: F401 (adds routes)
+    about,
+    auth,
+    dashboard,
+    deliveries,
+    secrets,
+    settings,
+    sso,
+    webhooks,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -8,11 +8,17 @@ from flask import abort, current_app, request
 
 from relay.security import sessions
 from relay.security.auditing import record
+from relay.security.github import GithubProvider
+from relay.security.oidc import OidcCache, OidcError, OidcProvider, Pending
 from relay.security.sessions import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, LoginRefused
+from relay.security.sso import Identity, SsoRefused
 from relay.security.tokens import GRANTS
 
-__all__ = ["LoginRefused", "Viewer", "audit", "check_csrf", "csrf_token", "login_required", "sign_in", "sign_out",
-           "viewer"]
+__all__ = ["LoginRefused", "Pending", "SsoError", "SsoRefused", "Viewer", "audit", "check_csrf", "csrf_token",
+           "login_required", "sign_in", "sign_in_page", "sign_in_sso", "sign_out", "sso_provider", "viewer"]
+
+# A provider's failure the person can act on (unreachable, misconfigured, a token that does not check out).
+SsoError = OidcError
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,29 @@ def sign_in(email: str, password: str) -> Viewer:
     """Rate-limited, audited sign-in with a fresh session; raises LoginRefused."""
     user = sessions.login(email, password)
     return Viewer(user.email, user.role)
+
+
+def sign_in_sso(identity: Identity) -> Viewer:
+    """The person an identity provider vouched for, signed in with the role their groups map to; SsoRefused."""
+    user = sessions.login_sso(identity)
+    return Viewer(user.email, user.role)
+
+
+def sso_provider(name: str) -> OidcProvider | GithubProvider | None:
+    """The configured identity provider of that name, or None."""
+    runtime = current_app.extensions["relay"]
+    if name == "oidc" and runtime.settings.oidc_enabled:
+        return OidcProvider(runtime.settings, runtime.cache(OidcCache))
+    if name == "github" and runtime.settings.github_enabled:
+        return GithubProvider(runtime.settings)
+    return None
+
+
+def sign_in_page() -> dict:
+    """What the sign-in page offers: the configured providers, and whether the password form is the main way."""
+    settings = current_app.extensions["relay"].settings
+    ways = [name for name, on in (("oidc", settings.oidc_enabled), ("github", settings.github_enabled)) if on]
+    return {"providers": ways, "sso_only": settings.sso_only}
 
 
 def sign_out() -> None:

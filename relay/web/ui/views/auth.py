@@ -10,7 +10,7 @@ from relay.web.ui import access
 from relay.web.ui.blueprint import bp
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect after sign-in would hand phishers a trusted link. Judged on what
     # the Location header will carry: printable ASCII only (a tab, CR or LF would be stripped or split later,
     # turning "/\t/evil" into "//evil"), no backslash, no scheme or host.
@@ -25,18 +25,18 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     if request.method == "GET" and access.viewer():
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     error, status, headers = None, 200, {}
     if request.method == "POST":
         try:
             access.sign_in(request.form.get("email", ""), request.form.get("password", ""))
-            return redirect(_safe_next(request.form.get("next")))
+            return redirect(safe_next(request.form.get("next")))
         except access.LoginRefused as refused:
             error, status = refused.message, refused.status
             if refused.retry_after:
                 headers["Retry-After"] = str(refused.retry_after)
     return render_template("sign_in.html", error=error, email=request.form.get("email", ""),
-                           next=request.values.get("next", "")), status, headers
+                           next=request.values.get("next", ""), **access.sign_in_page()), status, headers
 
 
 @bp.post("/sign-out")
