@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, lazyload
 
@@ -14,7 +14,7 @@ from relay.web.ui.blueprint import bp
 from relay.web.ui.paging import keyset
 
 PAGE_SIZE = 50
-ACTIVE = ("pending", "retrying")  # not ended: no Replay yet, and the page refreshes itself
+ACTIVE = ("pending", "retrying")  # not ended: no Replay yet, and the page polls for its status
 
 
 def webhook_titles(session) -> dict[str, str]:
@@ -47,18 +47,38 @@ def deliveries_list():
                            webhooks=webhook_titles(session), shown=outcomes.list_rows(session, page.rows))
 
 
+def _live(session, delivery_id: str) -> dict:
+    delivery = deliveries.get(session, delivery_id)
+    doc = deliveries.to_json(delivery, "")
+    shown = outcomes.shown(doc)
+    return {"delivery": delivery, "shown": shown, "ended": delivery.status not in ACTIVE,
+            "headline": outcomes.headline(shown.status, shown.reason, doc["attempts"])}
+
+
 @bp.get("/deliveries/<delivery_id>")
 @access.login_required("read")
 def delivery_show(delivery_id: str):
     session = db()
-    delivery = deliveries.get(session, delivery_id)
+    live = _live(session, delivery_id)
+    delivery = live["delivery"]
     hook = session.get(Webhook, delivery.webhook_uuid)
-    shown = outcomes.shown(deliveries.to_json(delivery, ""))
     replays = list(session.scalars(select(Delivery).where(Delivery.replay_of == delivery.id)
                                    .options(lazyload(Delivery.attempts), lazyload(Delivery.event))
                                    .order_by(Delivery.created_at)))
-    return render_template("delivery.html", delivery=delivery, webhook=hook, shown=shown, replays=replays,
-                           ended=delivery.status not in ACTIVE)
+    return render_template("delivery.html", webhook=hook, replays=replays, **live)
+
+
+@bp.get("/deliveries/<delivery_id>/live")
+@access.login_required("read")
+def delivery_live(delivery_id: str):
+    """The parts of a delivery page that change while it waits, for relay.js to swap in place: the status, the
+    headline, Replay, and only the attempts the page does not show yet (what the reader selected stays put)."""
+    live = _live(db(), delivery_id)
+    since = request.args.get("since", 0, type=int)
+    fresh = [a for a in live["delivery"].attempts if a.number > since]
+    return jsonify(status=live["shown"].status, ended=live["ended"], attempts=len(live["delivery"].attempts),
+                   live=render_template("_delivery_live.html", **live),
+                   fresh=render_template("_attempts.html", attempts=fresh))
 
 
 @bp.post("/deliveries/<delivery_id>/replay")
