@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, lazyload
 
 from relay.delivery import deliveries, queue
 from relay.models import Delivery, Event, Webhook
+from relay.pairs.store import pacticipants
 from relay.web.requests import db, runtime
 from relay.web.ui import access, outcomes
 from relay.web.ui.blueprint import bp
@@ -35,16 +36,18 @@ def deliveries_list():
         query = query.where(Delivery.status == state)
     if webhook:
         query = query.where(Delivery.webhook_uuid == webhook)
+    # Part of a name, any case, the same on SQLite and PostgreSQL: lower() on both sides, LIKE escaped.
     if consumer:
-        query = query.where(Event.consumer == consumer)
+        query = query.where(func.lower(Event.consumer).contains(consumer.lower(), autoescape=True))
     if provider:
-        query = query.where(Event.provider == provider)
+        query = query.where(func.lower(Event.provider).contains(provider.lower(), autoescape=True))
     page = keyset(session, query, Delivery.created_at, Delivery.id, PAGE_SIZE,
                   request.args.get("before"), request.args.get("after"))
     filters = {k: v for k, v in (("state", state), ("webhook", webhook), ("consumer", consumer),
                                  ("provider", provider)) if v}
     return render_template("deliveries.html", page=page, filters=filters, statuses=deliveries.STATUSES,
-                           webhooks=webhook_titles(session), shown=outcomes.list_rows(session, page.rows))
+                           webhooks=webhook_titles(session), shown=outcomes.list_rows(session, page.rows),
+                           seen=sorted(pacticipants(session), key=str.lower))
 
 
 def _live(session, delivery_id: str) -> dict:
