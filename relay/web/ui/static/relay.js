@@ -32,9 +32,10 @@
     }
     var copy = event.target.closest("button.copy");
     if (copy && navigator.clipboard) {
-      var source = document.querySelector(copy.getAttribute("data-copy"));
-      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-        copy.textContent = "Copied";
+      var text = copy.getAttribute("data-copy-text");
+      if (text === null) text = document.querySelector(copy.getAttribute("data-copy")).textContent.trim();
+      navigator.clipboard.writeText(text).then(function () {
+        if (copy.classList.contains("sha")) { copy.classList.add("copied"); } else { copy.textContent = "Copied"; }
       });
     }
   });
@@ -86,10 +87,15 @@
   document.querySelectorAll("input[data-filter]").forEach(function (input) {
     var rows = document.querySelectorAll(input.getAttribute("data-filter"));
     var empty = document.querySelector(input.getAttribute("data-empty"));
+    // The server's rule, so a count and its filter agree: a state word picks that state exactly (data-state),
+    // other text part of what data-text holds (the names), never a delivery status or an event name.
+    var states = (input.getAttribute("data-states") || "").split(" ");
     input.addEventListener("input", function () {
       var needle = input.value.trim().toLowerCase(), shown = 0;
+      var exact = needle !== "" && states.indexOf(needle) >= 0;
       rows.forEach(function (row) {
-        row.hidden = needle !== "" && row.textContent.toLowerCase().indexOf(needle) < 0;
+        var text = (row.getAttribute("data-text") || row.textContent).toLowerCase();
+        row.hidden = needle !== "" && (exact ? row.getAttribute("data-state") !== needle : text.indexOf(needle) < 0);
         if (!row.hidden) shown += 1;
       });
       if (empty) {
