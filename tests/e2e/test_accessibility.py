@@ -40,16 +40,28 @@ def pages(relay, made) -> list[str]:
             "/secrets", "/tokens", "/users", "/audit", "/about"]
 
 
-def test_no_page_has_an_axe_violation_on_a_laptop_or_a_phone(world, axe_source):  # noqa: F811
+def shot_name(path: str) -> str:
+    """/deliveries/<id> → deliveries-1 ...: stable names for docs/screenshots."""
+    base = path.strip("/").split("?")[0].split("/")
+    return "-".join(part if len(part) < 16 else "one" for part in base) or "dashboard"
+
+
+def test_no_page_has_an_axe_violation_on_a_laptop_or_a_phone(world, axe_source, shots):  # noqa: F811
     relay, page, made = world
+    paths = pages(relay, made)
+    names: list[str] = []
+    for path in paths:
+        name = shot_name(path)
+        names.append(name if name not in names else f"{name}-{sum(n.startswith(name) for n in names) + 1}")
     found: dict[str, list] = {}
     for size in (DESKTOP, PHONE):
         page.set_viewport_size(size)
-        for path in pages(relay, made):
+        for path, name in zip(paths, names, strict=True):
             page.goto(f"{relay.url}/ui{path}")
             page.wait_for_load_state("load")
             page.evaluate(axe_source)
             violations = page.evaluate(RUN)
+            shots(page, f"world-{size['width']}-{name}", full_page=False)
             if violations:
                 found[f"{size['width']} {path}"] = violations
     total = sum(v["count"] for vs in found.values() for v in vs)
