@@ -22,15 +22,17 @@ def test_the_editor_offers_the_names_events_carried(api, browser):
 def test_saving_a_name_never_seen_warns_in_the_form_and_in_the_api(api, browser, httpserver):
     api.post("/events", json=sample_event("contract_published"))
     url = httpserver.url_for("/ci")
-    typo = browser.post("/ui/webhooks/new", editor_form(url, consumer_value=CONSUMER, provider_by="name",
+    typo = browser.post("/ui/webhooks/new", editor_form(url, consumer_by="name", consumer_value=CONSUMER,
+                                                         provider_by="name",
                                                          provider_value="Animal Profile Servce"))
     assert typo.status_code == 201  # saved: a warning never blocks
     assert 'id="save-warnings"' in typo.text and 'id="provider-warning"' in typo.text
     assert "never seen a provider called &#39;Animal Profile Servce&#39;" in typo.text
     assert 'id="consumer-warning"' not in typo.text
-    cased = browser.post("/ui/webhooks/new", editor_form(url, consumer_value=CONSUMER.lower()))
+    cased = browser.post("/ui/webhooks/new", editor_form(url, consumer_by="name", consumer_value=CONSUMER.lower()))
     assert "did you mean &#39;Matching Service&#39;" in cased.text
-    known = browser.post("/ui/webhooks/new", editor_form(url, consumer_value=CONSUMER, provider_by="name",
+    known = browser.post("/ui/webhooks/new", editor_form(url, consumer_by="name", consumer_value=CONSUMER,
+                                                         provider_by="name",
                                                          provider_value=PROVIDER))
     assert known.status_code == 302  # nothing to warn about: straight back to the editor
     listing = browser.get("/ui/webhooks").text
