@@ -7,7 +7,8 @@ from sqlalchemy import select
 from relay.delivery.attempt import attempt
 from relay.errors import PayloadError
 from relay.intake.events import EVENT_NAMES, TEST_EVENT, matches, sample_variables
-from relay.models import Event, PairStateRow, Webhook
+from relay.models import Event, Webhook
+from relay.pairs.store import pacticipants
 from relay.security.auditing import record
 
 # What a failing verification carries: Test also tries it when the chosen event is skipped, so a webhook
@@ -76,12 +77,6 @@ def test_event(session, hook: Webhook, choice: dict) -> tuple[dict[str, str], st
     recent = session.scalars(select(Event).order_by(Event.received_at.desc()).limit(500))
     event = next((e for e in recent if matches(hook, e.variables)), None)
     return (event.variables, event.id, []) if event else (sample_variables(hook), None, [])
-
-
-def pacticipants(session) -> set[str]:
-    """Every consumer and provider name the relay has received an event for."""
-    rows = session.execute(select(PairStateRow.consumer, PairStateRow.provider).distinct())
-    return {name for pair in rows for name in pair}
 
 
 def _result(outcome) -> dict:

@@ -424,6 +424,23 @@ def listing(hooks: list[Webhook], base_url: str, targets: dict[str, TargetState]
     }
 
 
+def unseen_names(webhook: Webhook, known: set[str]) -> dict[str, list[str]]:
+    """Warnings for a consumer or provider name no event has carried: a typo ("Checkout Servce") saves fine and
+    then never matches. Names compare exactly, as matching does; a name differing only in case is pointed out."""
+    warnings: dict[str, list[str]] = {}
+    folded = {k.lower(): k for k in known}
+    for side in ("consumer", "provider"):
+        name = getattr(webhook, f"{side}_name")
+        if not name or name in known:
+            continue
+        near = folded.get(name.lower())
+        hint = f"; did you mean {near!r}? Names match exactly" if near else ""
+        warnings.setdefault(f"{side}.name", []).append(
+            f"the relay has never seen a {side} called {name!r}{hint}: this webhook fires only once an event "
+            "names it")
+    return warnings
+
+
 def apply(webhook: Webhook, values: Mapping[str, Any]) -> None:
     for key, value in values.items():
         setattr(webhook, key, value)

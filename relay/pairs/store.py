@@ -31,6 +31,12 @@ INT64 = 2**63 - 1
 NAMES = ("consumerName", "providerName")
 
 
+def pacticipants(session: Session) -> set[str]:
+    """Every consumer and provider name the relay has received an event for."""
+    rows = session.execute(select(PairStateRow.consumer, PairStateRow.provider).distinct())
+    return {name for pair in rows for name in pair}
+
+
 def storable(key: PairKey) -> bool:
     """Whether a key fits the table: bounded, encodable, no NUL (which PostgreSQL text refuses)."""
     try:

@@ -144,8 +144,12 @@ def test_sign_in_edit_test_deliver_replay_and_secrets(served, sink, browser_page
     page.get_by_role("button", name="Replay").click()
     expect(page.get_by_text("Replayed as this new delivery")).to_be_visible()
     wait_for(lambda: len(sink.requests) == before + 1, what="the replayed request")
-    wait_for(lambda: page.reload() or page.locator("#delivery-status").inner_text() == "succeeded", timeout=30,
-             what="the replay succeeded")
+    page.evaluate("window.notReloaded = true")
+    # The page never reloads itself: it polls and swaps the status in place.
+    expect(page.locator("#delivery-status")).to_have_text("succeeded", timeout=30_000)
+    expect(page.get_by_role("heading", name="Attempt 1", exact=False)).to_be_visible()
+    expect(page.get_by_role("button", name="Replay")).to_be_visible()
+    assert page.evaluate("window.notReloaded === true")
     shots(page, "07-delivery-replayed")
 
     # The dashboard: failed first, every state coloured; a pair's page; the network picture.

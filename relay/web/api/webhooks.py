@@ -11,6 +11,7 @@ from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
 from relay.models import Secret, TargetState, Webhook, utcnow
 from relay.pairs import badgeurls
+from relay.pairs.store import pacticipants
 from relay.security.auditing import record
 from relay.security.tokens import require
 from relay.web.requests import RestOfPath, base_url, db, json_body, limit_arg, raw_path, runtime, self_url
@@ -100,7 +101,7 @@ def _create(doc):
     session.flush()
     record(session, "webhook.created", uuid=hook.uuid, webhook=webhooks.audit_json(hook))
     session.commit()
-    return _respond(hook, 201, signing_secret, warnings)
+    return _respond(hook, 201, signing_secret, {**warnings, **webhooks.unseen_names(hook, pacticipants(session))})
 
 
 def _pacticipants() -> dict[str, str]:
@@ -175,6 +176,7 @@ def upsert(uuid: str):
     record(session, "webhook.created" if created else "webhook.updated", uuid=hook.uuid,
            webhook=webhooks.audit_json(hook))
     session.commit()
+    warnings = {**warnings, **webhooks.unseen_names(hook, pacticipants(session))}
     return _respond(hook, 201 if created else 200, signing_secret, warnings)
 
 

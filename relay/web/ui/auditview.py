@@ -20,6 +20,7 @@ class Row:
     payload: dict[str, Any]
     subject: str = ""  # the webhook's or secret's name, the user's e-mail, ...
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # (field, before, after)
+    settings: list[tuple[str, Any]] = field(default_factory=list)  # what was created (secret fields masked)
     repeats: list[AuditEntry] = field(default_factory=list)  # the sign-ins folded into this one
 
     @property
@@ -37,9 +38,18 @@ def flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def normalised(doc: dict) -> dict:
+    """A webhook document as it means: its events are a set, so an order the editor or a client chose is no change."""
+    events = doc.get("events")
+    if isinstance(events, list):
+        names = [e.get("name") if isinstance(e, dict) else e for e in events]
+        doc = {**doc, "events": ", ".join(sorted(str(n) for n in names))}
+    return doc
+
+
 def diff(before: dict, after: dict) -> list[tuple[str, Any, Any]]:
     """Changed fields of two masked webhook documents (secret fields are masked in both, so never shown)."""
-    old, new = flatten(before), flatten(after)
+    old, new = flatten(normalised(before)), flatten(normalised(after))
     return [(k, old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
 
 
@@ -68,8 +78,11 @@ def rows(session: Session, entries: list[AuditEntry]) -> list[Row]:
         row = Row(entry, payload)
         uuid = payload.get("uuid") if isinstance(payload.get("uuid"), str) else ""
         doc = payload.get("webhook") if isinstance(payload.get("webhook"), dict) else {}
-        row.subject = (doc.get("description") or payload.get("description") or names.get(uuid) or
+        named = payload.get("name") if entry.type.startswith(("secret.", "token.")) else None  # the name people use
+        row.subject = (named or doc.get("description") or payload.get("description") or names.get(uuid) or
                        payload.get("name") or payload.get("email") or uuid or "")
+        if entry.type == "webhook.created" and doc:
+            row.settings = sorted(flatten(normalised(doc)).items())
         if entry.type == "webhook.updated" and doc and uuid:
             before = _previous_doc(session, entry, uuid)
             if before is not None:

@@ -37,6 +37,31 @@ def shown(doc: dict[str, Any]) -> Shown:
     return Shown(status, reason, doc.get("supersededBy") or "")
 
 
+def sent(attempt: dict[str, Any] | None) -> str:
+    """What one attempt did, as a clause: sent and answered, sent and failed, or not sent."""
+    if not attempt:
+        return ""
+    number, response, error = attempt["number"], attempt.get("response") or {}, attempt.get("error")
+    if attempt.get("request"):
+        if response.get("status"):
+            return f"Attempt {number} was sent and answered HTTP {response['status']}"
+        return f"Attempt {number} was sent and failed: {error}" if error else f"Attempt {number} was sent"
+    return f"Attempt {number} sent nothing: {error}" if error else ""
+
+
+def headline(status: str, reason: str, attempts: list[dict[str, Any]]) -> str:
+    """The one sentence above a delivery's attempts; it never says "nothing was sent" above an attempt that was."""
+    why = reason.removeprefix("waiting: ")
+    last = sent(attempts[-1] if attempts else None)
+    if status == "skipped" and not last:
+        return f"Nothing was sent: {why}." if why else "Nothing was sent."
+    if not why:
+        return ""
+    if status in ("pending", "retrying"):
+        return f"{last}; the next attempt waits: {why}." if last else f"Nothing sent yet, waiting: {why}."
+    return f"{last}; then {why}." if last else f"Nothing was sent: {why}."
+
+
 def list_rows(session, rows) -> dict[str, Shown]:
     """`shown` for a page of deliveries; one query finds the skips recorded as `succeeded` before the
     `skipped` status existed."""

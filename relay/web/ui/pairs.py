@@ -71,6 +71,22 @@ def worst_current(session: Session) -> dict[tuple[str, str], tuple[tuple[str, st
             for pair, found in by_pair.items()}
 
 
+def search_text(pair: Pair) -> str:
+    """What a filter matches: the names and the state word, never a delivery status or an event name (a pair whose
+    last event was provider_verification_failed is not "failed" unless its state is)."""
+    return f"{pair.consumer} {pair.provider}".lower()
+
+
+def matching(found: list[Pair], text: str) -> list[Pair]:
+    """A state word picks that state exactly ("verified" is not "unverified"); other text, part of a name."""
+    needle = text.strip().lower()
+    if not needle:
+        return found
+    if needle in STATE_ORDER:
+        return [p for p in found if p.label == needle]
+    return [p for p in found if needle in search_text(p)]
+
+
 def pairs(session: Session, text: str = "") -> list[Pair]:
     """Every pair's main row (any tag), failed first, then changed, unknown and verified; by name within."""
     c = PairStateRow
@@ -84,8 +100,7 @@ def pairs(session: Session, text: str = "") -> list[Pair]:
         current = worst.get((s.consumer, s.provider))
         out.append(Pair(s, status(s), current[0], current[1]) if current
                    else Pair(s, status(s), last.get(d) if d else None))
-    if needle:
-        out = [p for p in out if needle in p.consumer.lower() or needle in p.provider.lower() or needle in p.label]
+    out = matching(out, needle)
     out.sort(key=lambda p: (STATE_ORDER.get(p.status, 9), p.consumer.lower(), p.provider.lower()))
     return out
 

@@ -32,9 +32,10 @@
     }
     var copy = event.target.closest("button.copy");
     if (copy && navigator.clipboard) {
-      var source = document.querySelector(copy.getAttribute("data-copy"));
-      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-        copy.textContent = "Copied";
+      var text = copy.getAttribute("data-copy-text");
+      if (text === null) text = document.querySelector(copy.getAttribute("data-copy")).textContent.trim();
+      navigator.clipboard.writeText(text).then(function () {
+        if (copy.classList.contains("sha")) { copy.classList.add("copied"); } else { copy.textContent = "Copied"; }
       });
     }
   });
@@ -56,13 +57,45 @@
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();  // after a failed submit, start at the list of what to fix
 
+  // A page that waits for work (a delivery not yet ended) asks for its status and swaps in only the parts that
+  // changed; a reload would throw away what the reader selected and move their focus (axe: meta-refresh).
+  var live = document.querySelector("[data-poll]");
+  if (live && window.fetch) {
+    var attempts = document.getElementById("attempts");
+    var delay = 2000;
+    var poll = function () {
+      var since = attempts ? attempts.getAttribute("data-count") : "0";
+      fetch(live.getAttribute("data-poll") + "?since=" + since, {credentials: "same-origin"})
+        .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+        .then(function (state) {
+          if (live.innerHTML.trim() !== state.live.trim()) live.innerHTML = state.live;
+          if (attempts && state.attempts > Number(since)) {
+            attempts.insertAdjacentHTML("afterbegin", state.fresh);
+            attempts.setAttribute("data-count", String(state.attempts));
+            var none = document.getElementById("no-attempts");
+            if (none) none.remove();
+          }
+          if (state.ended) { live.removeAttribute("data-poll"); return; }
+          delay = Math.min(delay * 1.5, 10000);
+          window.setTimeout(poll, delay);
+        })
+        .catch(function () { window.setTimeout(poll, 15000); });
+    };
+    window.setTimeout(poll, delay);
+  }
+
   document.querySelectorAll("input[data-filter]").forEach(function (input) {
     var rows = document.querySelectorAll(input.getAttribute("data-filter"));
     var empty = document.querySelector(input.getAttribute("data-empty"));
+    // The server's rule, so a count and its filter agree: a state word picks that state exactly (data-state),
+    // other text part of what data-text holds (the names), never a delivery status or an event name.
+    var states = (input.getAttribute("data-states") || "").split(" ");
     input.addEventListener("input", function () {
       var needle = input.value.trim().toLowerCase(), shown = 0;
+      var exact = needle !== "" && states.indexOf(needle) >= 0;
       rows.forEach(function (row) {
-        row.hidden = needle !== "" && row.textContent.toLowerCase().indexOf(needle) < 0;
+        var text = (row.getAttribute("data-text") || row.textContent).toLowerCase();
+        row.hidden = needle !== "" && (exact ? row.getAttribute("data-state") !== needle : text.indexOf(needle) < 0);
         if (!row.hidden) shown += 1;
       });
       if (empty) {

@@ -13,10 +13,11 @@ from relay.pairs.state import UNTAGGED
 from relay.web.api.status import badge_link, failure_of
 from relay.web.requests import db
 from relay.web.ui import access, outcomes
+from relay.web.ui.attention import attention
 from relay.web.ui.blueprint import bp
 from relay.web.ui.network import COLOURS, layout
 from relay.web.ui.paging import keyset
-from relay.web.ui.pairs import label, pair_rows, pairs
+from relay.web.ui.pairs import label, matching, pair_rows, pairs
 from relay.web.ui.views.deliveries import webhook_titles
 
 
@@ -24,11 +25,13 @@ from relay.web.ui.views.deliveries import webhook_titles
 @access.login_required("read")
 def dashboard():
     text = request.args.get("q", "")
-    rows = pairs(db(), text)
-    counts = {}
-    for pair in rows:
+    session = db()
+    every = pairs(session)
+    counts: dict[str, int] = {}
+    for pair in every:  # of every pair, whatever the filter: a count is what its filter then shows
         counts[pair.label] = counts.get(pair.label, 0) + 1
-    return render_template("dashboard.html", pairs=rows, q=text, counts=counts, colours=COLOURS)
+    return render_template("dashboard.html", pairs=matching(every, text), q=text, counts=counts, colours=COLOURS,
+                           attention=attention(session))
 
 
 @bp.get("/pair")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
-from sqlalchemy import select
+from flask import jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, lazyload
 
 from relay.delivery import deliveries, queue
 from relay.models import Delivery, Event, Webhook
+from relay.pairs.store import pacticipants
 from relay.web.requests import db, runtime
 from relay.web.ui import access, outcomes
 from relay.web.ui.blueprint import bp
 from relay.web.ui.paging import keyset
 
 PAGE_SIZE = 50
-ACTIVE = ("pending", "retrying")  # not ended: no Replay yet, and the page refreshes itself
+ACTIVE = ("pending", "retrying")  # not ended: no Replay yet, and the page polls for its status
 
 
 def webhook_titles(session) -> dict[str, str]:
@@ -35,30 +36,52 @@ def deliveries_list():
         query = query.where(Delivery.status == state)
     if webhook:
         query = query.where(Delivery.webhook_uuid == webhook)
+    # Part of a name, any case, the same on SQLite and PostgreSQL: lower() on both sides, LIKE escaped.
     if consumer:
-        query = query.where(Event.consumer == consumer)
+        query = query.where(func.lower(Event.consumer).contains(consumer.lower(), autoescape=True))
     if provider:
-        query = query.where(Event.provider == provider)
+        query = query.where(func.lower(Event.provider).contains(provider.lower(), autoescape=True))
     page = keyset(session, query, Delivery.created_at, Delivery.id, PAGE_SIZE,
                   request.args.get("before"), request.args.get("after"))
     filters = {k: v for k, v in (("state", state), ("webhook", webhook), ("consumer", consumer),
                                  ("provider", provider)) if v}
     return render_template("deliveries.html", page=page, filters=filters, statuses=deliveries.STATUSES,
-                           webhooks=webhook_titles(session), shown=outcomes.list_rows(session, page.rows))
+                           webhooks=webhook_titles(session), shown=outcomes.list_rows(session, page.rows),
+                           seen=sorted(pacticipants(session), key=str.lower))
+
+
+def _live(session, delivery_id: str) -> dict:
+    delivery = deliveries.get(session, delivery_id)
+    doc = deliveries.to_json(delivery, "")
+    shown = outcomes.shown(doc)
+    return {"delivery": delivery, "shown": shown, "ended": delivery.status not in ACTIVE,
+            "headline": outcomes.headline(shown.status, shown.reason, doc["attempts"])}
 
 
 @bp.get("/deliveries/<delivery_id>")
 @access.login_required("read")
 def delivery_show(delivery_id: str):
     session = db()
-    delivery = deliveries.get(session, delivery_id)
+    live = _live(session, delivery_id)
+    delivery = live["delivery"]
     hook = session.get(Webhook, delivery.webhook_uuid)
-    shown = outcomes.shown(deliveries.to_json(delivery, ""))
     replays = list(session.scalars(select(Delivery).where(Delivery.replay_of == delivery.id)
                                    .options(lazyload(Delivery.attempts), lazyload(Delivery.event))
                                    .order_by(Delivery.created_at)))
-    return render_template("delivery.html", delivery=delivery, webhook=hook, shown=shown, replays=replays,
-                           ended=delivery.status not in ACTIVE)
+    return render_template("delivery.html", webhook=hook, replays=replays, **live)
+
+
+@bp.get("/deliveries/<delivery_id>/live")
+@access.login_required("read")
+def delivery_live(delivery_id: str):
+    """The parts of a delivery page that change while it waits, for relay.js to swap in place: the status, the
+    headline, Replay, and only the attempts the page does not show yet (what the reader selected stays put)."""
+    live = _live(db(), delivery_id)
+    since = request.args.get("since", 0, type=int)
+    fresh = [a for a in live["delivery"].attempts if a.number > since]
+    return jsonify(status=live["shown"].status, ended=live["ended"], attempts=len(live["delivery"].attempts),
+                   live=render_template("_delivery_live.html", **live),
+                   fresh=render_template("_attempts.html", attempts=fresh))
 
 
 @bp.post("/deliveries/<delivery_id>/replay")

@@ -11,6 +11,7 @@ from relay.errors import NotFound, PayloadError
 from relay.intake import presets, webhooks
 from relay.intake.events import matches
 from relay.models import Delivery, Event, Secret, TargetState, Webhook, utcnow
+from relay.pairs.store import pacticipants
 from relay.templating import VARIABLES
 from relay.web.requests import db, runtime
 from relay.web.ui import access, outcomes
@@ -71,15 +72,27 @@ def last_results(session, uuids: list[str]) -> dict[str, Delivery]:
     return out
 
 
+def target_host(hook: Webhook) -> str:
+    """Where a webhook sends, when its configuration says so without opening a secret."""
+    integration = integrations.REGISTRY.get(hook.kind)
+    return (integration.host(hook.config or {}) if integration else None) or ""
+
+
 @bp.get("/webhooks")
 @access.login_required("read")
 def webhooks_list():
     session = db()
     hooks = list(session.scalars(select(Webhook).order_by(Webhook.description, Webhook.uuid)))
+    hosts = {h.uuid: target_host(h) for h in hooks}
+    needle = request.args.get("q", "").strip()
+    if needle:  # part of any shown text, any case; the list is short enough to filter here
+        hooks = [h for h in hooks if needle.casefold() in " ".join(
+            filter(None, (h.description, h.consumer_name, h.consumer_label, h.provider_name, h.provider_label,
+                          h.kind, hosts[h.uuid]))).casefold()]
     results = last_results(session, [h.uuid for h in hooks])
     targets = {u: webhooks.target_json(t) for u, t in breaker.states(session).items()}
-    return render_template("webhooks.html", hooks=hooks, results=results, targets=targets,
-                           shown=outcomes.list_rows(session, list(results.values())))
+    return render_template("webhooks.html", hooks=hooks, results=results, targets=targets, hosts=hosts, q=needle,
+                           seen=pacticipants(session), shown=outcomes.list_rows(session, list(results.values())))
 
 
 def latest_events(session, hook: Webhook | None, limit: int = 24) -> list[Event]:
@@ -113,7 +126,7 @@ def _editor(form: EditorForm, hook: Webhook | None, status: int = 200, **extra):
         "webhook_edit.html", form=form, hook=hook, events=event_choices(), kinds=integrations.REGISTRY,
         variables=[(name, VARIABLE_HELP.get(name, "")) for name in VARIABLES], secrets=_secret_names(session),
         presets=presets.PRESETS, test_events=latest_events(session, hook), samples=event_choices(),
-        seen=sorted(testsend.pacticipants(session), key=str.lower), target=target, **extra), status
+        seen=sorted(pacticipants(session), key=str.lower), target=target, **extra), status
 
 
 def _preset_form(name: str):
@@ -190,10 +203,11 @@ def webhook_save(uuid: str | None = None):
     session.flush()
     access.audit("webhook.created" if created else "webhook.updated", uuid=hook.uuid, webhook=webhooks.audit_json(hook))
     session.commit()
-    if validator.new_signing_secret or validator.warnings:
+    warnings = {**validator.warnings, **webhooks.unseen_names(hook, pacticipants(session))}
+    if validator.new_signing_secret or warnings:
         # Shown on this one response only; only its ciphertext is stored.
         return _editor(from_webhook(hook), hook, 201 if created else 200, saved=True,
-                       signing_secret=validator.new_signing_secret, warnings=validator.warnings)
+                       signing_secret=validator.new_signing_secret, warnings=warnings)
     return redirect(url_for("ui.webhook_edit", uuid=hook.uuid, saved=1))
 
 

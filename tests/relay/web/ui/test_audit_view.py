@@ -29,3 +29,24 @@ def test_names_diffs_prefixes_and_grouped_sign_ins(api, browser, app, people):
     assert "webhook.created" in webhooks_only and "webhook.updated" in webhooks_only
     assert "secret.created" not in webhooks_only and "user.login" not in webhooks_only
     assert "secret.created" not in browser.get("/ui/audit?type=%25").text  # LIKE wildcards are literal
+
+
+def test_only_real_changes_the_created_settings_and_secrets_by_name(api, browser):
+    events = [{"name": "provider_verification_failed"}, {"name": "contract_published"}]
+    made = api.post("/webhooks", json={"description": "Order matters not", "events": events,
+                                       "request": {"method": "POST", "url": "https://ci.example.com/a",
+                                                   "password": "hunter2-secret", "username": "bot"}}).json
+    api.put(f"/webhooks/{made['uuid']}", json={"description": "Order matters not", "events": events[::-1],
+                                                "request": {"method": "POST", "url": "https://ci.example.com/b",
+                                                            "password": "**********", "username": "bot"}})
+    api.post("/secrets", json={"name": "slackHook", "description": "the incoming webhook of #deploys",
+                               "value": "value-never-shown"})
+    page = browser.get("/ui/audit").text
+    updated = page.split("<code>webhook.updated</code>", 1)[1].split("</tr>", 1)[0]
+    assert "<code>request.url</code>" in updated and "<code>events</code>" not in updated  # only the URL changed
+    created = page.split("<code>webhook.created</code>", 1)[1].split("</tr>", 1)[0]
+    assert "<code>request.url</code>: https://ci.example.com/a" in created
+    assert "<code>events</code>: contract_published, provider_verification_failed" in created
+    assert "<code>request.password</code>: **********" in created and "hunter2" not in page
+    secret = page.split("<code>secret.created</code>", 1)[1].split("</tr>", 1)[0]
+    assert '<strong class="subject">slackHook</strong>' in secret

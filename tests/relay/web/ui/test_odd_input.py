@@ -16,7 +16,8 @@ def test_the_audit_page_takes_only_its_own_cursors(browser, before):
 @pytest.mark.parametrize("field", ["description", "consumer_value"])
 def test_unstorable_text_in_the_webhook_form_is_a_400(browser, runtime, field, text):
     browser.get("/ui/webhooks/new")
-    resp = browser.post("/ui/webhooks/new", editor_form("https://ci.example.com/a", **{field: text}))
+    form = editor_form("https://ci.example.com/a", consumer_by="name", **{field: text})
+    resp = browser.post("/ui/webhooks/new", form)
     assert resp.status_code == 400
     assert "without NUL characters" in resp.text
     with runtime.sessions() as session:

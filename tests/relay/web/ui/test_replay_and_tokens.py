@@ -1,4 +1,4 @@
-"""Replay only ended deliveries, confirmed, linked both ways; pending pages refresh; a token is shown once."""
+"""Replay only ended deliveries, confirmed, linked both ways; waiting pages update in place; a token is shown once."""
 
 from __future__ import annotations
 
@@ -26,18 +26,46 @@ def test_replay_is_offered_on_ended_deliveries_only_and_links_both_ways(api, bro
         session.execute(update(Delivery).where(Delivery.id == delivery).values(status="retrying"))
     page = browser.get(f"/ui/deliveries/{delivery}").text
     assert 'id="replay"' not in page and 'id="no-replay"' in page
-    assert '<meta http-equiv="refresh" content="5">' in page  # refreshes itself while it has not ended
+    assert "http-equiv" not in page  # never reloads itself: it polls its status and swaps that part in
+    assert f'data-poll="/ui/deliveries/{delivery}/live"' in page
+    live = browser.get(f"/ui/deliveries/{delivery}/live?since=0").json
+    assert live["status"] == "retrying" and live["ended"] is False and live["attempts"] == 0
+    assert 'id="no-replay"' in live["live"] and live["fresh"].strip() == ""
     assert browser.post(f"/ui/deliveries/{delivery}/replay").status_code == 409
     with runtime.sessions.begin() as session:
         session.execute(update(Delivery).where(Delivery.id == delivery).values(status="failed"))
     page = browser.get(f"/ui/deliveries/{delivery}").text
-    assert 'id="replay"' in page and 'data-confirm="Send this event' in page and "http-equiv" not in page
+    assert 'id="replay"' in page and 'data-confirm="Send this event' in page and "data-poll" not in page
+    assert browser.get(f"/ui/deliveries/{delivery}/live").json["ended"] is True
     replayed = browser.post(f"/ui/deliveries/{delivery}/replay")
     assert replayed.status_code == 302
     copy = re.search(r"/ui/deliveries/([^?]+)", replayed.headers["Location"]).group(1)
     assert f'href="/ui/deliveries/{delivery}" id="replay-of"' in browser.get(f"/ui/deliveries/{copy}").text
     assert f'href="/ui/deliveries/{copy}"' in browser.get(f"/ui/deliveries/{delivery}").text
     assert api.get(f"/deliveries/{copy}").json["replayOf"] == delivery
+
+
+def test_a_waiting_delivery_says_what_was_sent_and_sends_only_new_attempts(api, browser, runtime, httpserver,
+                                                                          drain):
+    httpserver.expect_request("/ci").respond_with_data("boom", status=500)
+    made = api.post("/webhooks", json={"events": [{"name": "contract_published"}],
+                                       "request": {"method": "POST", "url": httpserver.url_for("/ci")}})
+    api.post("/events", json=sample_event("contract_published"))
+    drain()
+    with runtime.sessions.begin() as session:
+        delivery = session.query(Delivery).filter_by(webhook_uuid=made.json["uuid"]).one()
+        assert delivery.status == "retrying" and delivery.attempts_made == 1
+        delivery.reason = "target paused after 5 consecutive failures: HTTP 503"  # another sender paused it
+        delivery_id = delivery.id
+    page = browser.get(f"/ui/deliveries/{delivery_id}").text
+    assert "Nothing was sent" not in page
+    assert ("Attempt 1 was sent and answered HTTP 500; the next attempt waits: target paused after 5 consecutive "
+            "failures: HTTP 503.") in page
+    assert 'data-count="1"' in page and 'data-attempt="1"' in page
+    live = browser.get(f"/ui/deliveries/{delivery_id}/live?since=1").json
+    assert live["attempts"] == 1 and live["fresh"].strip() == ""  # attempt 1 is on the page already
+    assert "answered HTTP 500" in live["live"] and "Nothing was sent" not in live["live"]
+    assert 'data-attempt="1"' in browser.get(f"/ui/deliveries/{delivery_id}/live?since=0").json["fresh"]
 
 
 def test_a_created_token_is_shown_once_and_a_reload_creates_nothing(browser, runtime):
