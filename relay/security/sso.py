@@ -60,6 +60,8 @@ def admit(session: Session, identity: Identity, settings: Settings) -> User:
         user = users.find_user(session, identity.email)
         if user is not None and user.sso_provider is not None:
             _refuse(session, identity, "this e-mail already belongs to a user from another identity provider")
+        if user is not None and user.break_glass:  # the way in when the IdP is down or not to be trusted
+            _refuse(session, identity, "this e-mail belongs to a break-glass user, who signs in with a password only")
     if role is None:
         if user is not None and user.sso_provider is not None:
             user.session_epoch += 1  # whatever sessions they still have end now too

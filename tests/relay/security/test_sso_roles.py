@@ -157,6 +157,17 @@ def test_a_verified_email_joins_a_local_user_once(sso_app, make_user):
     assert other.status_code == 403 and "another identity" in other.json["error"]
 
 
+def test_a_break_glass_user_is_never_joined_to_an_identity(sso_app, runtime):
+    from relay.security.users import create_user
+
+    with runtime.sessions.begin() as session:
+        create_user(session, "ada@example.com", "admin", "a long break-glass password", break_glass=True)
+    refused = sso(sso_app.test_client(), groups=["pact-admins"])
+    assert refused.status_code == 403 and "break-glass" in refused.json["error"]
+    user = user_row(sso_app, "ada@example.com")
+    assert user.sso_provider is None and user.role == "admin"
+
+
 def test_sso_sessions_end_within_the_configured_hours(sso_app):
     client = sso_app.test_client()
     sso(client)
