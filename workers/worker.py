@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, get_current_job
 from rq.serializers import JSONSerializer
 
@@ -29,6 +31,21 @@ class RelayWorker(SimpleWorker):
     def perform_job(self, job, queue) -> bool:
         job.runtime = self.runtime
         return super().perform_job(job, queue)
+
+    # RQ runs its registry clean-up and its suspension check outside the part of its loop that waits out a lost
+    # Redis, so a Redis failover at that moment ended the worker ("found an unhandled exception, quitting"). Both
+    # are tried again on the next turn of the loop, whose dequeue waits for Redis to come back.
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("RQ maintenance put off, Redis unavailable: %s", exc)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("suspension check put off, Redis unavailable: %s", exc)
 
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()

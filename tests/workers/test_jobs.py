@@ -299,3 +299,27 @@ def test_every_spelling_the_relay_produces_of_a_secret_is_masked(api, runtime, h
     for form in (secret, once, json.dumps(secret)[1:-1], latin, json.dumps(latin)[1:-1],
                  json.dumps(latin, ensure_ascii=False)[1:-1], "k" * 12):
         assert form not in shown and form not in stored, form
+
+
+def test_redis_lost_during_rq_maintenance_does_not_end_the_worker(settings, tmp_path):
+    """A Sentinel failover during RQ's registry clean-up ended the worker: RQ runs it outside the part of its loop
+    that waits for Redis to come back."""
+    from dataclasses import replace
+
+    from relay.runtime import Runtime
+    from tests.conftest import free_port, start_redis
+    from workers.worker import RelayWorker
+
+    port = free_port()
+    server = start_redis(port, tmp_path)
+    runtime = Runtime(replace(settings, redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        worker = RelayWorker(runtime)
+        server.terminate()
+        server.wait(10)  # Redis is gone, as the primary is during a failover
+        worker.run_maintenance_tasks()
+        worker.check_for_suspension(burst=True)
+        assert worker.last_cleaned_at is None  # not done: tried again on the next turn of the loop
+    finally:
+        server.kill()
+        runtime.engine.dispose()

@@ -25,9 +25,16 @@ def broker_url(request, httpserver) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path, database_url, redis_url, broker_url):
+def broker_timeout() -> float:
+    """The broker's time limit and the bound of a first send's wait for its answers: short, for the bad answers;
+    a test whose send must carry an answer parametrises it long, so a loaded machine never reaches it."""
+    return 0.5
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, redis_url, broker_url, broker_timeout):
     return make_settings(tmp_path, database_url, redis_url, broker_url=broker_url, broker_token=BROKER_TOKEN,
-                         broker_timeout=0.5)
+                         broker_timeout=broker_timeout)
 
 
 @pytest.fixture

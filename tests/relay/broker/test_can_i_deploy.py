@@ -123,6 +123,7 @@ def test_private_badges_need_the_signed_url(tmp_path, database_url, redis_url, b
         runtime.redis.close()
 
 
+@pytest.mark.parametrize("broker_timeout", [10.0])  # the first send waits for the answer, however slow the machine
 def test_the_github_status_carries_can_i_deploy_for_the_events_version(api, httpserver, target, drain, broker_url):
     serve_github(target)
     httpserver.expect_request("/can-i-deploy", query_string={"pacticipant": "Matching Service",

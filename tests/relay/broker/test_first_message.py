@@ -13,9 +13,7 @@ from sqlalchemy import select
 from integrations import github as gh
 from relay.delivery import details, queue
 from relay.models import Delivery, Event
-from tests.conftest import make_settings
 from tests.integrations.fakes import app_key_pem, serve_github, serve_slack
-from tests.relay.broker.conftest import BROKER_TOKEN
 from tests.relay.broker.test_explain import failed_event as explained_event
 from tests.relay.broker.test_explain import fixture, serve_result, served_pact
 from workers import sweeper
@@ -25,12 +23,6 @@ from workers.worker import RelayWorker, send_fresh
 @pytest.fixture
 def broker_timeout() -> float:
     return 10.0  # the bound of the wait: long enough that a loaded machine never reaches it unless a test means to
-
-
-@pytest.fixture
-def settings(tmp_path, database_url, redis_url, broker_url, broker_timeout):
-    return make_settings(tmp_path, database_url, redis_url, broker_url=broker_url, broker_token=BROKER_TOKEN,
-                         broker_timeout=broker_timeout)
 
 
 FIRST = "body $.age: Expected '73' (String) to be equal to 73 (Integer)"
