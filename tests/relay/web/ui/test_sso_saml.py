@@ -3,6 +3,7 @@
 import base64
 import datetime
 import json
+import re
 import shutil
 from urllib.parse import parse_qs, urlsplit
 
@@ -266,3 +267,102 @@ def test_idp_initiated_is_accepted_when_allowed_and_only_once(idp_metadata, idp_
     assert landing.status_code == 302 and landing.headers["Location"] == "/ui/", landing.text
     assert stored(relay).role == "write"
     assert refused(post_answer(Browser(relay.test_client()), xml), "already used")
+
+
+def test_a_wrong_recipient_is_refused(relay, idp):
+    browser, location = start(relay)
+    request = idp.read_request(location)
+    xml = idp.server.create_authn_response(
+        identity=ALICE, in_response_to=request.id, destination=f"{PUBLIC_URL}/ui/elsewhere", sp_entity_id=SP_ENTITY,
+        name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text="alice-0001"),
+        authn={"class_ref": PASSWORD, "authn_auth": IDP_ENTITY}, sign_response=True)
+    assert 'Recipient="http://localhost:8000/ui/elsewhere"' in str(xml)
+    assert refused(post_answer(browser, str(xml)), "destination") and stored(relay) is None
+
+
+def test_a_transient_name_id_is_refused(relay, idp):
+    from saml2.saml import NAMEID_FORMAT_TRANSIENT
+
+    browser, location = start(relay)
+    request = idp.read_request(location)
+    xml = idp.server.create_authn_response(
+        identity=ALICE, in_response_to=request.id, destination=ACS, sp_entity_id=SP_ENTITY,
+        name_id=NameID(format=NAMEID_FORMAT_TRANSIENT, text="_a1b2c3"),
+        authn={"class_ref": PASSWORD, "authn_auth": IDP_ENTITY}, sign_response=True)
+    assert refused(post_answer(browser, str(xml)), "transient NameID") and stored(relay) is None
+
+
+def access_module():
+    from relay.security import saml
+
+    return saml
+
+
+def test_signature_wrapping_is_refused(relay, idp):
+    """XSW: the signed assertion hidden in the Response's Extensions, a forged copy (same ID) in its place."""
+    browser, location = start(relay)
+    xml = idp.respond(idp.read_request(location).id, sign_response=False, sign_assertion=True)
+    protocol, assertion = re.search(r"<(\w+):Response ", xml).group(1), re.search(r"<(\w+):Assertion ", xml)
+    begin, closing = assertion.start(), f"</{assertion.group(1)}:Assertion>"
+    end = xml.index(closing) + len(closing)
+    signed = xml[begin:end]
+    forged = signed.replace(">pact-devs<", ">pact-admins<")
+    wrapped = xml[:begin] + f"<{protocol}:Extensions>{signed}</{protocol}:Extensions>" + forged + xml[end:]
+    assert access_module().in_response_to(base64.b64encode(wrapped.encode()).decode())  # well-formed SAML
+    assert refused(post_answer(browser, wrapped), "not by the IdP") and stored(relay) is None
+
+
+def test_a_solicited_assertion_is_not_taken_as_idp_initiated(idp_metadata, idp_keys, tmp_path, database_url,
+                                                              redis_url):
+    relay = relay_for(idp_metadata, tmp_path, database_url, redis_url, saml_allow_idp_initiated=True)
+    idp = Idp(idp_keys[1], relay.test_client().get("/ui/sign-in/saml/metadata").text)
+    browser, location = start(relay)
+    request_id = idp.read_request(location).id
+    xml = idp.respond(request_id, sign_response=False, sign_assertion=True)
+    stripped = xml.replace(f' InResponseTo="{request_id}"', "", 1)  # the unsigned Response's, not the assertion's
+    assert stripped.count(request_id) == 1
+    assert refused(post_answer(browser, stripped), "started here earlier") and stored(relay) is None
+
+
+def test_the_idp_metadata_can_come_from_a_url(idp_metadata, idp_keys, tmp_path, database_url, redis_url, httpserver):
+    from pathlib import Path
+
+    httpserver.expect_request("/saml/metadata").respond_with_data(Path(idp_metadata).read_text(),
+                                                                 content_type="application/samlmetadata+xml")
+    relay = create_app(make_settings(tmp_path, database_url, redis_url, public_url=PUBLIC_URL,
+                                     saml_idp_metadata_url=httpserver.url_for("/saml/metadata"),
+                                     sso_role_map=ROLE_MAP))
+    idp = Idp(idp_keys[1], relay.test_client().get("/ui/sign-in/saml/metadata").text)
+    _, _, landing = sign_in(relay, idp)
+    assert landing.status_code == 302 and stored(relay).role == "write"
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"RELAY_SAML_IDP_METADATA_URL": "https://idp.example.com/md", "RELAY_SAML_IDP_METADATA_FILE": "/etc/hostname"},
+     "RELAY_SAML_IDP_METADATA_URL: set it or RELAY_SAML_IDP_METADATA_FILE, not both"),
+    ({"RELAY_SAML_IDP_METADATA_URL": "http://idp.example.com/md"},
+     "RELAY_SAML_IDP_METADATA_URL: http:// is accepted for a loopback address only"),
+    ({"RELAY_SAML_IDP_METADATA_URL": "https://user:pw@idp.example.com/md"},
+     "RELAY_SAML_IDP_METADATA_URL: must be an https URL"),
+    ({"RELAY_SAML_IDP_METADATA_FILE": "/nonexistent/idp.xml"}, "RELAY_SAML_IDP_METADATA_FILE: '/nonexistent/idp.xml'"),
+])
+def test_bad_saml_settings_are_one_line_naming_the_variable(values, message, tmp_path):
+    from relay.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"RELAY_DATA_DIR": str(tmp_path), **values})
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value) and "pw@" not in str(caught.value)
+
+
+def test_saml_settings(tmp_path, idp_metadata):
+    from relay.config import Settings
+
+    settings = Settings.from_env({"RELAY_DATA_DIR": str(tmp_path), "RELAY_SAML_IDP_METADATA_FILE": idp_metadata,
+                                  "RELAY_SSO_ONLY": "true"})
+    assert settings.saml_enabled and settings.sso_only and settings.saml_roles_attribute == "groups"
+    assert not settings.saml_allow_idp_initiated
+    url = Settings.from_env({"RELAY_DATA_DIR": str(tmp_path), "RELAY_SAML_ROLES_ATTRIBUTE": "memberOf",
+                             "RELAY_SAML_ALLOW_IDP_INITIATED": "true",
+                             "RELAY_SAML_IDP_METADATA_URL": "https://login.example.com/md.xml?appid=1"})
+    assert url.saml_idp_metadata_url == "https://login.example.com/md.xml?appid=1"
+    assert url.saml_roles_attribute == "memberOf" and url.saml_allow_idp_initiated
