@@ -104,6 +104,10 @@ class Settings:
     github_client_id: str | None = None
     github_client_secret: str | None = field(default=None, repr=False)
     github_base_url: str = "https://github.com"
+    saml_idp_metadata_url: str | None = None
+    saml_idp_metadata_file: str | None = None
+    saml_roles_attribute: str = "groups"
+    saml_allow_idp_initiated: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -193,6 +197,10 @@ class Settings:
     @property
     def github_enabled(self) -> bool:
         return bool(self.github_client_id)
+
+    @property
+    def saml_enabled(self) -> bool:
+        return bool(self.saml_idp_metadata_url or self.saml_idp_metadata_file)
 
 
 def _replace(settings: Settings, **changes) -> Settings:
@@ -356,9 +364,29 @@ def _sso(env: Mapping[str, str]) -> dict:
             github_client_secret=_required(env, "RELAY_GITHUB_CLIENT_SECRET", "RELAY_GITHUB_CLIENT_ID"),
             github_base_url=_github_url(env.get("RELAY_GITHUB_BASE_URL")),
         )
-    if values["sso_only"] and not (issuer or github):
-        raise ConfigError("RELAY_SSO_ONLY: needs a way in; set RELAY_OIDC_ISSUER or RELAY_GITHUB_CLIENT_ID")
+    values.update(_saml(env))
+    if values["sso_only"] and not (issuer or github or values["saml_idp_metadata_url"]
+                                   or values["saml_idp_metadata_file"]):
+        raise ConfigError("RELAY_SSO_ONLY: needs a way in; set RELAY_OIDC_ISSUER, RELAY_GITHUB_CLIENT_ID or "
+                          "RELAY_SAML_IDP_METADATA_URL")
     return values
+
+
+def _saml(env: Mapping[str, str]) -> dict:
+    url = (env.get("RELAY_SAML_IDP_METADATA_URL") or "").strip()
+    path = (env.get("RELAY_SAML_IDP_METADATA_FILE") or "").strip()
+    if url and path:
+        raise ConfigError("RELAY_SAML_IDP_METADATA_URL: set it or RELAY_SAML_IDP_METADATA_FILE, not both")
+    if url:
+        _metadata_url(url)
+    if path and not os.access(path, os.R_OK):
+        raise ConfigError(f"RELAY_SAML_IDP_METADATA_FILE: {path[:200]!r} is not a readable file")
+    return dict(
+        saml_idp_metadata_url=url or None,
+        saml_idp_metadata_file=path or None,
+        saml_roles_attribute=(env.get("RELAY_SAML_ROLES_ATTRIBUTE") or "groups").strip(),
+        saml_allow_idp_initiated=_bool(env, "RELAY_SAML_ALLOW_IDP_INITIATED"),
+    )
 
 
 def _sso_role(env: Mapping[str, str], name: str) -> str | None:
@@ -431,3 +459,17 @@ def _issuer(raw: str) -> str:
 def _github_url(raw: str | None) -> str:
     return _base_url(raw, "RELAY_GITHUB_BASE_URL", "https://github.example.com") if raw and raw.strip() \
         else "https://github.com"
+
+
+def _metadata_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        parts = None
+    # A query is allowed: Entra ID's federation metadata URL carries the app id in one.
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username \
+            or parts.password or parts.fragment:
+        raise ConfigError("RELAY_SAML_IDP_METADATA_URL: must be an https URL, like https://idp.example.com/metadata")
+    if parts.scheme == "http" and parts.hostname.lower() not in LOOPBACK_HOSTS:
+        raise ConfigError("RELAY_SAML_IDP_METADATA_URL: http:// is accepted for a loopback address only; use https://")

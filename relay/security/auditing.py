@@ -34,6 +34,7 @@ CHANGES = {
     "sessions.logout": "user.logout",
     # The web UI's forms; their views record the precise entry themselves, like the API's.
     "ui.sign_in": "user.login",
+    "ui.saml_acs": "user.login",
     "ui.sign_out": "user.logout",
     "ui.webhook_save": "webhook.saved",
     "ui.webhook_test": "webhook.executed",
@@ -55,6 +56,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 UNAUDITED = {
     "events.receive": "every event is itself stored with its deliveries; the log would only repeat it",
     "ui.sso_start": "only sends the browser to the identity provider; the callback records the sign-in",
+    "ui.saml_start": "only sends the browser to the SAML IdP; the ACS records the sign-in",
 }
 
 

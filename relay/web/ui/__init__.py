@@ -18,6 +18,7 @@ from relay.web.ui.views import (  # noqa: F401 (adds routes)
     auth,
     dashboard,
     deliveries,
+    saml,
     secrets,
     settings,
     sso,

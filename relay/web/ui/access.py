@@ -10,15 +10,20 @@ from relay.security import sessions
 from relay.security.auditing import record
 from relay.security.github import GithubProvider
 from relay.security.oidc import OidcCache, OidcError, OidcProvider, Pending
+from relay.security.saml import SamlCache, SamlError, SamlProvider, SamlResult, in_response_to
 from relay.security.sessions import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, LoginRefused
 from relay.security.sso import Identity, SsoRefused
 from relay.security.tokens import GRANTS
 
-__all__ = ["LoginRefused", "Pending", "SsoError", "SsoRefused", "Viewer", "audit", "check_csrf", "csrf_token",
-           "login_required", "sign_in", "sign_in_page", "sign_in_sso", "sign_out", "sso_provider", "viewer"]
+__all__ = ["LoginRefused", "Pending", "SamlResult", "SsoError", "SsoRefused", "Viewer", "audit", "check_csrf",
+           "csrf_token", "in_response_to", "login_required", "saml_provider", "sign_in", "sign_in_page", "sign_in_sso",
+           "sign_out", "sso_provider", "viewer"]
 
 # A provider's failure the person can act on (unreachable, misconfigured, a token that does not check out).
-SsoError = OidcError
+SsoError = (OidcError, SamlError)
+# The IdP's POST to the ACS is cross-site by design and carries no CSRF token: its protection is the IdP's
+# signature, the audience and recipient, and the single-use request ID it answers.
+CSRF_EXEMPT = ("ui.saml_acs",)
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,19 @@ def sso_provider(name: str) -> OidcProvider | GithubProvider | None:
     return None
 
 
+def saml_provider(entity_id: str, acs_url: str) -> SamlProvider | None:
+    """The configured SAML IdP (RELAY_SAML_IDP_METADATA_*) for the relay at `entity_id`, or None."""
+    runtime = current_app.extensions["relay"]
+    if not runtime.settings.saml_enabled:
+        return None
+    return SamlProvider(runtime.settings, runtime.cache(SamlCache), entity_id, acs_url)
+
+
 def sign_in_page() -> dict:
     """What the sign-in page offers: the configured providers, and whether the password form is the main way."""
     settings = current_app.extensions["relay"].settings
-    ways = [name for name, on in (("oidc", settings.oidc_enabled), ("github", settings.github_enabled)) if on]
+    ways = [name for name, on in (("oidc", settings.oidc_enabled), ("github", settings.github_enabled),
+                                  ("saml", settings.saml_enabled)) if on]
     return {"providers": ways, "sso_only": settings.sso_only}
 
 
@@ -80,7 +94,7 @@ csrf_token = sessions.csrf_token
 
 def check_csrf() -> None:
     """Every unsafe UI request, sign-in included, carries the session's token (form field or header)."""
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT:
         return
     if not sessions.csrf_ok(request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)):
         abort(400, "the form expired or came from another site; reload the page and try again")

@@ -27,7 +27,7 @@ def _redirect_uri(provider: str) -> str:
     return runtime().settings.public_url + url_for("ui.sso_callback", provider=provider)
 
 
-def _refused(message: str, status: int):
+def refused(message: str, status: int):
     return render_template("sign_in.html", error=message, email="", next="", **access.sign_in_page()), status
 
 
@@ -39,13 +39,13 @@ def sso_start(provider: str):
     try:
         url = client.start(_redirect_uri(provider), pending)
     except access.SsoError as exc:
-        return _refused(str(exc), 502)
+        return refused(str(exc), 502)
     kept = {"provider": provider, "nonce": pending.nonce, "verifier": pending.verifier,
             "next": safe_next(request.form.get("next"))}
     try:
         runtime().redis.set(_key(pending.state), json.dumps(kept), ex=PENDING_TTL)
     except RedisError:
-        return _refused("sign-in is unavailable (Redis unreachable); try again in a moment", 503)
+        return refused("sign-in is unavailable (Redis unreachable); try again in a moment", 503)
     session[STATE_KEY] = pending.state  # binds the answer to this browser: no one else's sign-in lands here
     return redirect(url, 303)
 
@@ -59,22 +59,22 @@ def sso_callback(provider: str):
         try:
             kept = runtime().redis.getdel(_key(state))  # taken, so the same answer never signs in twice
         except RedisError:
-            return _refused("sign-in is unavailable (Redis unreachable); try again in a moment", 503)
+            return refused("sign-in is unavailable (Redis unreachable); try again in a moment", 503)
     if kept is None:
-        return _refused("this sign-in was not started in this browser, was already used or took too long; "
+        return refused("this sign-in was not started in this browser, was already used or took too long; "
                         "sign in again", 400)
     kept = json.loads(kept)
     if kept["provider"] != provider:
-        return _refused("this sign-in was started with another provider; sign in again", 400)
+        return refused("this sign-in was started with another provider; sign in again", 400)
     if request.args.get("error"):
         code = "".join(c for c in request.args["error"][:60] if c.isalnum() or c in "_-")
-        return _refused(f"the identity provider did not sign you in ({code})", 403)
+        return refused(f"the identity provider did not sign you in ({code})", 403)
     try:
         identity = client.finish(_redirect_uri(provider), request.args.get("code", ""),
                                  access.Pending(state, kept["nonce"], kept["verifier"]))
         access.sign_in_sso(identity)
     except access.SsoError as exc:
-        return _refused(str(exc), 502)
+        return refused(str(exc), 502)
     except access.SsoRefused as exc:
-        return _refused(str(exc), 403)
+        return refused(str(exc), 403)
     return redirect(safe_next(kept["next"]))
