@@ -59,6 +59,11 @@ RULES = {
     ("GET", "/ui/sign-in"): "public",
     ("POST", "/ui/sign-in"): "public",
     ("POST", "/ui/sign-out"): "public",
+    ("POST", "/ui/sign-in/<provider>"): "public",  # single sign-on: off to the identity provider
+    ("GET", "/ui/sign-in/<provider>/callback"): "public",
+    ("POST", "/ui/sign-in/saml"): "public",
+    ("POST", "/ui/sign-in/saml/acs"): "public",  # the IdP's signed answer is the credential
+    ("GET", "/ui/sign-in/saml/metadata"): "public",  # for the IdP's administrator
     ("GET", "/ui/"): "ui:read",
     ("GET", "/ui/pair"): "ui:read",
     ("GET", "/ui/network"): "ui:read",
@@ -73,6 +78,7 @@ RULES = {
     ("POST", "/ui/webhooks/<uuid>/resume"): "ui:write",
     ("GET", "/ui/deliveries"): "ui:read",
     ("GET", "/ui/deliveries/<delivery_id>"): "ui:read",
+    ("GET", "/ui/deliveries/<delivery_id>/live"): "ui:read",
     ("POST", "/ui/deliveries/<delivery_id>/replay"): "ui:write",
     ("GET", "/ui/secrets"): "ui:read",
     ("POST", "/ui/secrets"): "ui:write",
