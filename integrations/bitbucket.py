@@ -13,8 +13,6 @@ from integrations.base import (
     SUPERSEDE,
     Context,
     Field,
-    FieldErrors,
-    Integration,
     PermanentDeliveryError,
     Render,
     Request,
@@ -23,9 +21,9 @@ from integrations.base import (
     shown,
 )
 from integrations.github import cut, default_description, state_for
-from integrations.gitlab import commit_shas, sha_problem
+from integrations.gitlab import CommitStatus
 from integrations.http import perform
-from integrations.outcome import endpoint, fail, target_message, template_or, url_problem
+from integrations.outcome import endpoint, fail, target_message
 
 # A workspace id is letters, digits, '-' and '_'; a repository slug adds '.', never being '.' or '..'.
 REPOSITORY = re.compile(r"^[A-Za-z0-9_-]{1,100}/(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,100}\Z")
@@ -57,8 +55,10 @@ class BuildStatus:
                          "Accept": "application/json"}, body) for sha in self.shas]
 
 
-class Bitbucket(Integration):
+class Bitbucket(CommitStatus):
     name = "bitbucket"
+    place, place_pattern, key_field, key_limit = "repository", REPOSITORY, "key", KEY_LIMIT
+    place_rule = "must be workspace/repo_slug"
     shows_failure = True
     title = "Bitbucket Cloud build status"
     capabilities = frozenset({SUPERSEDE})
@@ -77,25 +77,6 @@ class Bitbucket(Integration):
         "base_url": Field(default="https://api.bitbucket.org", endpoint=True),
     }
 
-    def validate(self, config: Mapping[str, Any]) -> FieldErrors:
-        errors: FieldErrors = {}
-        repository = config.get("repository")
-        if repository is not None and not template_or(REPOSITORY, str(repository)):
-            errors["repository"] = ["must be workspace/repo_slug"]
-        if problem := sha_problem(config.get("sha")):
-            errors["sha"] = [problem]
-        if config.get("base_url") and url_problem(config["base_url"]):
-            errors["base_url"] = [url_problem(config["base_url"])]
-        return errors
-
-    def _value(self, config: Mapping[str, Any], render: Render, name: str, location: str = "text") -> str:
-        return render(str(config.get(name) or self.fields[name].default or ""), location).strip()
-
-    def supersede_key(self, config: Mapping[str, Any], render: Render) -> tuple:
-        shas = sorted({s.strip() for s in self._value(config, render, "sha").split(",") if s.strip()})
-        return (self._value(config, render, "base_url").rstrip("/"), self._value(config, render, "repository"),
-                tuple(shas), self._value(config, render, "key")[:KEY_LIMIT])
-
     def build(self, config: Mapping[str, Any], render: Render, variables: Mapping[str, str]) -> BuildStatus:
         def value(name: str, location: str = "text") -> str:
             return self._value(config, render, name, location)
@@ -111,7 +92,7 @@ class Bitbucket(Integration):
         if not url:
             raise PermanentDeliveryError("url is empty after rendering, and Bitbucket requires a link; set url")
         state = state_for(variables)
-        shas = commit_shas(value("sha"), config.get("sha") or self.fields["sha"].default)
+        shas = self.shas(config, render)
         return BuildStatus(
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
             repository=repository, shas=shas, state=STATES[state], key=key,

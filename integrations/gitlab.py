@@ -84,8 +84,43 @@ def sha_problem(value: Any) -> str | None:
     return None
 
 
-class GitLab(Integration):
+class CommitStatus(Integration):
+    """What GitLab's and Bitbucket's commit statuses share: where the status goes (`place`: a project or a
+    repository, checked against `place_pattern`), the commit shas, the base URL, and the supersede key."""
+
+    place: ClassVar[str]
+    place_pattern: ClassVar[re.Pattern[str]]
+    place_rule: ClassVar[str]
+    key_field: ClassVar[str]
+    key_limit: ClassVar[int | None] = None
+
+    def validate(self, config: Mapping[str, Any]) -> FieldErrors:
+        errors: FieldErrors = {}
+        place = config.get(self.place)
+        if place is not None and not template_or(self.place_pattern, str(place)):
+            errors[self.place] = [self.place_rule]
+        if problem := sha_problem(config.get("sha")):
+            errors["sha"] = [problem]
+        if config.get("base_url") and url_problem(config["base_url"]):
+            errors["base_url"] = [url_problem(config["base_url"])]
+        return errors
+
+    def _value(self, config: Mapping[str, Any], render: Render, name: str, location: str = "text") -> str:
+        return render(str(config.get(name) or self.fields[name].default or ""), location).strip()
+
+    def shas(self, config: Mapping[str, Any], render: Render) -> tuple[str, ...]:
+        return commit_shas(self._value(config, render, "sha"), config.get("sha") or self.fields["sha"].default)
+
+    def supersede_key(self, config: Mapping[str, Any], render: Render) -> tuple:
+        shas = sorted({s.strip() for s in self._value(config, render, "sha").split(",") if s.strip()})
+        return (self._value(config, render, "base_url").rstrip("/"), self._value(config, render, self.place),
+                tuple(shas), self._value(config, render, self.key_field)[:self.key_limit])
+
+
+class GitLab(CommitStatus):
     name = "gitlab"
+    place, place_pattern, key_field = "project", PROJECT, "name"
+    place_rule = "must be a numeric project id or a group/project path"
     shows_failure = True
     title = "GitLab commit status"
     capabilities = frozenset({SUPERSEDE})
@@ -104,25 +139,6 @@ class GitLab(Integration):
                           endpoint=True),
     }
 
-    def validate(self, config: Mapping[str, Any]) -> FieldErrors:
-        errors: FieldErrors = {}
-        project = config.get("project")
-        if project is not None and not template_or(PROJECT, str(project)):
-            errors["project"] = ["must be a numeric project id or a group/project path"]
-        if problem := sha_problem(config.get("sha")):
-            errors["sha"] = [problem]
-        if config.get("base_url") and url_problem(config["base_url"]):
-            errors["base_url"] = [url_problem(config["base_url"])]
-        return errors
-
-    def _value(self, config: Mapping[str, Any], render: Render, name: str, location: str = "text") -> str:
-        return render(str(config.get(name) or self.fields[name].default or ""), location).strip()
-
-    def supersede_key(self, config: Mapping[str, Any], render: Render) -> tuple:
-        shas = sorted({s.strip() for s in self._value(config, render, "sha").split(",") if s.strip()})
-        return (self._value(config, render, "base_url").rstrip("/"), self._value(config, render, "project"),
-                tuple(shas), self._value(config, render, "name"))
-
     def build(self, config: Mapping[str, Any], render: Render, variables: Mapping[str, str]) -> GitLabCommitStatus:
         def value(name: str, location: str = "text") -> str:
             return self._value(config, render, name, location)
@@ -133,7 +149,7 @@ class GitLab(Integration):
                                          "group/project after rendering")
         target = value("target_url") or variables.get("verificationResultUrl") or variables.get("pactUrl") or ""
         description = value("description") or default_description(state_for(variables), variables)
-        shas = commit_shas(value("sha"), config.get("sha") or self.fields["sha"].default)
+        shas = self.shas(config, render)
         return GitLabCommitStatus(
             base_url=endpoint(render, config.get("base_url") or self.fields["base_url"].default, "base_url"),
             project=project, shas=shas, state=gitlab_state(variables), name=value("name"),

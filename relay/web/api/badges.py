@@ -36,21 +36,29 @@ def badge(_rest: str):
     tags = {"consumer_tag": ref.consumer_tag, "provider_tag": ref.provider_tag} if ref.kind == "matrix" else {}
     left = badges.badge_text(ref.consumer, ref.provider, label, initials, **tags)
     wants_json = request.accept_mimetypes.best_match([SVG, JSON]) == JSON
-    settings = runtime().settings
-    if settings.private_badges:
-        signature = request.args.get("sig")
-        if not signature or not badgeurls.verify(settings.secret_key, ref, signature):
-            message = "signature required" if not signature else "invalid signature"
-            # An <img> shows a 403 SVG but not a JSON error: the README reader sees why instead of a broken icon.
-            if wants_json:
-                return _json({"errors": {"sig": [f"{message}: private badges need the signed URL that "
-                                                  "`pact-relay badges url` or GET /status gives"]}}, 403)
-            return _cached(badges.render_notice(left, message), SVG, 403)
+    if refused := _unsigned(ref, left, wants_json):
+        return refused
     with read_connection(runtime().engine) as conn:
         state = status(store.badge_state(conn, ref.content_key(), ref.matrix_key()))
     if wants_json:
         return _cached(badges.badge_json(left, state), JSON)
     return _cached(badges.render_badge(left, state), SVG)
+
+
+def _unsigned(ref, left: str, wants_json: bool):
+    """With RELAY_PRIVATE_BADGES, the 403 for a badge URL without a valid signature; None when it may be served."""
+    settings = runtime().settings
+    if not settings.private_badges:
+        return None
+    signature = request.args.get("sig")
+    if signature and badgeurls.verify(settings.secret_key, ref, signature):
+        return None
+    message = "signature required" if not signature else "invalid signature"
+    # An <img> shows a 403 SVG but not a JSON error: the README reader sees why instead of a broken icon.
+    if wants_json:
+        return _json({"errors": {"sig": [f"{message}: private badges need the signed URL that "
+                                          "`pact-relay badges url` or GET /status gives"]}}, 403)
+    return _cached(badges.render_notice(left, message), SVG, 403)
 
 
 @bp.get("/pacticipants/<rest:_rest>", merge_slashes=False, strict_slashes=False)
@@ -62,15 +70,8 @@ def can_i_deploy_badge(_rest: str):
         return broker_only()
     left = request.args.get("label") or "can-i-deploy"
     wants_json = request.accept_mimetypes.best_match([SVG, JSON]) == JSON
-    settings = runtime().settings
-    if settings.private_badges:
-        signature = request.args.get("sig")
-        if not signature or not badgeurls.verify(settings.secret_key, ref, signature):
-            message = "signature required" if not signature else "invalid signature"
-            if wants_json:
-                return _json({"errors": {"sig": [f"{message}: private badges need the signed URL that "
-                                                  "`pact-relay badges url` or GET /status gives"]}}, 403)
-            return _cached(badges.render_notice(left, message), SVG, 403)
+    if refused := _unsigned(ref, left, wants_json):
+        return refused
     found = deploy.answer(runtime(), ref.question)
     if wants_json:
         return _cached(badges.deploy_json(left, found.state, found.reason), JSON)
